@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kforge/kforge/cmd/kforge/internal/views"
+	"github.com/kforge/kforge/config"
+)
+
+// Exit codes, Terraform's where Terraform has one.
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitFmtChange = 3 // fmt --check found files to rewrite
+)
+
+// exitCode ends a command with a code and nothing more to print: the view has said everything.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// app holds the process's streams and the global options; every command reads them from here.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	env            []string
+
+	configPath string
+	stateDir   string
+	json       bool
+	noColor    bool
+	vars       []string
+	varFiles   []string
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer, env []string) *app {
+	return &app{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
+}
+
+func (a *app) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kforge",
+		Short:         "Declarative Kubernetes clusters over SSH: plan, then apply",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetIn(a.stdin)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.configPath, "config", "c", ".", "configuration file, or directory whose *.hcl files are merged")
+	pf.StringVar(&a.stateDir, "state", "", "state directory (default: .kforge beside the configuration)")
+	pf.BoolVar(&a.json, "json", false, "machine-readable JSON output")
+	pf.BoolVar(&a.noColor, "no-color", false, "no colour in output (also: NO_COLOR)")
+	pf.StringArrayVar(&a.vars, "var", nil, "set a variable: NAME=VALUE (repeatable; beats KFORGE_VAR_NAME and *.kfvars)")
+	pf.StringArrayVar(&a.varFiles, "var-file", nil, "read variables from a .kfvars file (repeatable)")
+	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd())
+	return root
+}
+
+func (a *app) execute(args []string) int {
+	root := a.root()
+	root.SetArgs(args)
+	err := root.Execute()
+	var code exitCode
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &code):
+		return int(code)
+	default:
+		fmt.Fprintf(a.stderr, "Error: %v\n", err)
+		return exitError
+	}
+}
+
+// loadOptions turns the global flags into what the config loader needs; path overrides --config.
+func (a *app) loadOptions(path string) config.Options {
+	if path == "" {
+		path = a.configPath
+	}
+	home, _ := os.UserHomeDir()
+	return config.Options{Path: path, Vars: a.vars, VarFiles: a.varFiles, Env: a.env, Home: home}
+}
+
+// statePath is --state, or .kforge beside the configuration.
+func (a *app) statePath(configPath string) string {
+	if a.stateDir != "" {
+		return a.stateDir
+	}
+	dir := configPath
+	if st, err := os.Stat(configPath); err == nil && !st.IsDir() {
+		dir = filepath.Dir(configPath)
+	}
+	return filepath.Join(dir, ".kforge")
+}
+
+func (a *app) terminal(w io.Writer) views.Terminal {
+	return views.DetectTerminal(w, a.noColor, a.env)
+}

@@ -1,0 +1,139 @@
+package views
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/kforge/kforge/config"
+)
+
+// Validate shows the outcome of `kforge validate`: the diagnostics and, when the configuration is valid, a
+// summary of the cluster it describes.
+type Validate interface {
+	Result(cluster *config.Cluster, files map[string]*hcl.File, diags hcl.Diagnostics) error
+}
+
+var (
+	_ Validate = (*ValidateHuman)(nil)
+	_ Validate = (*ValidateJSON)(nil)
+)
+
+// ValidateHuman prints diagnostics to Err and the summary to Out.
+type ValidateHuman struct {
+	Out, Err io.Writer
+	Term     Terminal
+}
+
+// namesShown caps the hosts listed per role, so that a pool of 100 workers stays one line.
+const namesShown = 5
+
+func (v *ValidateHuman) Result(cluster *config.Cluster, files map[string]*hcl.File, diags hcl.Diagnostics) error {
+	WriteDiagnostics(v.Err, files, v.Term, diags)
+	errs, warns := countSeverities(diags)
+	if cluster == nil {
+		_, err := fmt.Fprintf(v.Err, "The configuration is invalid: %s, %s.\n", plural(errs, "error"), plural(warns, "warning"))
+		return err
+	}
+	s := Summarize(cluster)
+	var b strings.Builder
+	fmt.Fprintf(&b, "The configuration is valid")
+	if warns > 0 {
+		fmt.Fprintf(&b, ", with %s", plural(warns, "warning"))
+	}
+	fmt.Fprintf(&b, ".\n\ncluster %q: Kubernetes %s, %s\n", s.Name, s.KubernetesVersion, plural(s.HostCount, "host"))
+	for _, r := range s.Roles {
+		names := r.Hosts
+		more := ""
+		if len(names) > namesShown {
+			more = fmt.Sprintf(", … (%d more)", len(names)-namesShown)
+			names = names[:namesShown]
+		}
+		fmt.Fprintf(&b, "  %-14s %3d  %s%s\n", r.Role, len(r.Hosts), strings.Join(names, ", "), more)
+	}
+	if s.APIEndpoint != "" {
+		fmt.Fprintf(&b, "  %-14s      %s\n", "api endpoint", s.APIEndpoint)
+	}
+	fmt.Fprintf(&b, "  %-14s      pods %s, services %s\n", "networks", s.PodCIDR, s.ServiceCIDR)
+	for _, p := range s.Providers {
+		fmt.Fprintf(&b, "  %-14s      %s\n", "provider", p)
+	}
+	_, err := io.WriteString(v.Out, b.String())
+	return err
+}
+
+// ValidateJSON prints one JSON document to Out.
+type ValidateJSON struct {
+	Out io.Writer
+}
+
+// ValidateDocument is the JSON shape of `kforge validate --json`.
+type ValidateDocument struct {
+	FormatVersion string          `json:"format_version"`
+	Valid         bool            `json:"valid"`
+	ErrorCount    int             `json:"error_count"`
+	WarningCount  int             `json:"warning_count"`
+	Diagnostics   []Diagnostic    `json:"diagnostics"`
+	Cluster       *ClusterSummary `json:"cluster,omitempty"`
+}
+
+// FormatVersion is bumped when a JSON document changes incompatibly.
+const FormatVersion = "1.0"
+
+func (v *ValidateJSON) Result(cluster *config.Cluster, _ map[string]*hcl.File, diags hcl.Diagnostics) error {
+	errs, warns := countSeverities(diags)
+	doc := ValidateDocument{FormatVersion: FormatVersion, Valid: cluster != nil, ErrorCount: errs, WarningCount: warns,
+		Diagnostics: JSONDiagnostics(diags)}
+	if cluster != nil {
+		s := Summarize(cluster)
+		doc.Cluster = &s
+	}
+	return writeJSON(v.Out, doc)
+}
+
+// ClusterSummary is what validate reports about a valid cluster.
+type ClusterSummary struct {
+	Name              string        `json:"name"`
+	KubernetesVersion string        `json:"kubernetes_version"`
+	HostCount         int           `json:"host_count"`
+	Roles             []RoleSummary `json:"roles"`
+	APIEndpoint       string        `json:"api_endpoint,omitempty"`
+	PodCIDR           string        `json:"pod_cidr"`
+	ServiceCIDR       string        `json:"service_cidr"`
+	Providers         []string      `json:"providers,omitempty"`
+}
+
+// RoleSummary lists the hosts that have a role.
+type RoleSummary struct {
+	Role  string   `json:"role"`
+	Hosts []string `json:"hosts"`
+}
+
+// Summarize extracts the summary from a validated cluster.
+func Summarize(c *config.Cluster) ClusterSummary {
+	s := ClusterSummary{Name: c.Name, KubernetesVersion: c.KubernetesVersion.String(), HostCount: len(c.Hosts),
+		PodCIDR: c.PodCIDR.String(), ServiceCIDR: c.ServiceCIDR.String()}
+	for _, r := range []config.Role{config.RoleControlPlane, config.RoleEtcd, config.RoleWorker} {
+		rs := RoleSummary{Role: string(r), Hosts: []string{}}
+		for _, h := range c.HostsWith(r) {
+			rs.Hosts = append(rs.Hosts, h.Name)
+		}
+		s.Roles = append(s.Roles, rs)
+	}
+	if c.APIEndpoint != nil {
+		s.APIEndpoint = c.APIEndpoint.String()
+	}
+	for _, p := range c.Providers {
+		s.Providers = append(s.Providers, p.Name)
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

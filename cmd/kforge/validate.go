@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/kforge/kforge/cmd/kforge/internal/views"
+	"github.com/kforge/kforge/config"
+)
+
+func (a *app) validateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate [PATH]",
+		Short: "Check the configuration and summarise the cluster it describes",
+		Long: `Loads every *.hcl file in PATH (default: --config, else the current directory), applies variables,
+and reports every problem at once with file:line:col. Exits 0 when the configuration is valid, 1 otherwise.
+Nothing on any host is contacted.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			loader := config.NewLoader()
+			cluster, diags := loader.Load(a.loadOptions(path))
+			var v views.Validate = &views.ValidateHuman{Out: a.stdout, Err: a.stderr, Term: a.terminal(a.stderr)}
+			if a.json {
+				v = &views.ValidateJSON{Out: a.stdout}
+			}
+			if err := v.Result(cluster, loader.Files(), diags); err != nil {
+				return err
+			}
+			if cluster == nil {
+				return exitCode(exitError)
+			}
+			return nil
+		},
+	}
+}

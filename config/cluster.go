@@ -1,0 +1,306 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/kforge/kforge/config/netcalc"
+)
+
+// Defaults for what a cluster block leaves out; kubeadm's conventions, so that users meet no surprises.
+const (
+	defaultClusterDomain     = "cluster.local"
+	defaultPodCIDR           = "10.244.0.0/16"
+	defaultServiceCIDR       = "10.96.0.0/12"
+	defaultSecretsEncryption = "secretbox"
+	defaultAPIServerPort     = 6443
+	defaultMaxPods           = 110
+	defaultKubeProxyMode     = "iptables"
+	defaultCgroupDriver      = "auto"
+)
+
+var (
+	secretsEncryptions = []string{"secretbox", "aescbc", "none"}
+	cgroupDrivers      = []string{"auto", "systemd", "cgroupfs"}
+	kubeProxyModes     = []string{"iptables", "nftables", "ipvs"}
+	artifactSources    = []string{string(SourceDownload), string(SourceMirror), string(SourceLocal)}
+)
+
+func (b *builder) clusterSettings(raw clusterBlock, nameRange hcl.Range) {
+	c := b.cluster
+	if err := checkDNSSubdomain(c.Name); err != nil || len(c.Name) > 63 {
+		b.errorAt(nameRange, "Invalid cluster name", fmt.Sprintf("Cluster name %q: a DNS label (lower-case letters, digits and '-', at most 63 characters) is needed.", c.Name))
+	}
+
+	version := str(raw.KubernetesVersion, DefaultKubernetesVersion)
+	v, err := ParseVersion(version)
+	if err == nil {
+		err = v.supported()
+	}
+	if err != nil {
+		b.errorAt(raw.KubernetesVersionRange, "Unsupported Kubernetes version", err.Error()+".")
+	}
+	c.KubernetesVersion = v
+
+	c.ClusterDomain = str(raw.ClusterDomain, defaultClusterDomain)
+	if err := checkDNSSubdomain(c.ClusterDomain); err != nil {
+		b.errorAt(raw.ClusterDomainRange, "Invalid cluster domain", fmt.Sprintf("cluster_domain %q %s.", c.ClusterDomain, err))
+	}
+
+	podOK, svcOK := true, true
+	c.PodCIDR, err = netcalc.ParsePrefix(str(raw.PodCIDR, defaultPodCIDR))
+	if err != nil {
+		b.errorAt(raw.PodCIDRRange, "Invalid pod CIDR", err.Error())
+		podOK = false
+	}
+	c.ServiceCIDR, err = netcalc.ParsePrefix(str(raw.ServiceCIDR, defaultServiceCIDR))
+	if err != nil {
+		b.errorAt(raw.ServiceCIDRRange, "Invalid service CIDR", err.Error())
+		svcOK = false
+	}
+	if svcOK {
+		b.checkServiceCIDR(c.ServiceCIDR, raw.ServiceCIDRRange)
+	}
+	if podOK && svcOK {
+		switch {
+		case c.PodCIDR.Addr().Is4() != c.ServiceCIDR.Addr().Is4():
+			b.errorAt(raw.ServiceCIDRRange, "Mixed address families",
+				fmt.Sprintf("pod_cidr %s and service_cidr %s must both be IPv4 or both IPv6.", c.PodCIDR, c.ServiceCIDR))
+		case netcalc.Overlaps(c.PodCIDR, c.ServiceCIDR):
+			b.errorAt(raw.ServiceCIDRRange, "Overlapping CIDRs",
+				fmt.Sprintf("service_cidr %s overlaps pod_cidr %s: pod and service addresses would collide.", c.ServiceCIDR, c.PodCIDR))
+		}
+	}
+
+	if podOK {
+		bits := c.PodCIDR.Addr().BitLen()
+		def := 24
+		if bits == 128 {
+			def = 64
+		}
+		c.NodePodCIDRSize = intOr(raw.NodePodCIDRSize, def)
+		if c.NodePodCIDRSize <= c.PodCIDR.Bits() || c.NodePodCIDRSize > bits-2 {
+			rng := raw.NodePodCIDRSizeRange
+			if raw.NodePodCIDRSize == nil {
+				rng = raw.PodCIDRRange
+			}
+			b.errorAt(rng, "Invalid node pod CIDR size",
+				fmt.Sprintf("node_pod_cidr_size /%d must be longer than pod_cidr %s and at most /%d.", c.NodePodCIDRSize, c.PodCIDR, bits-2))
+		}
+	}
+
+	if raw.APIEndpoint != nil {
+		ep, err := parseEndpoint(*raw.APIEndpoint, defaultAPIServerPort)
+		if err != nil {
+			b.errorAt(raw.APIEndpointRange, "Invalid API endpoint", err.Error())
+		} else {
+			c.APIEndpoint = &ep
+			b.checkNotInClusterRanges(ep.Host, raw.APIEndpointRange, "api_endpoint")
+		}
+	}
+
+	c.SecretsEncryption = str(raw.SecretsEncryption, defaultSecretsEncryption)
+	if err := oneOf(c.SecretsEncryption, secretsEncryptions); err != nil {
+		b.errorAt(raw.SecretsEncryptionRange, "Invalid secrets_encryption", err.Error())
+	}
+
+	b.components(raw)
+}
+
+func (b *builder) checkServiceCIDR(p netip.Prefix, rng hcl.Range) {
+	// kube-apiserver refuses service ranges wider than 20 bits of addresses; the kubernetes service (first
+	// address) and cluster DNS (tenth address) need at least 16.
+	maxHostBits, bits := 20, p.Addr().BitLen()
+	switch {
+	case bits-p.Bits() > maxHostBits:
+		b.errorAt(rng, "Service CIDR too large",
+			fmt.Sprintf("service_cidr %s has %d host bits; kube-apiserver accepts at most %d (a /%d).", p, bits-p.Bits(), maxHostBits, bits-maxHostBits))
+	case bits-p.Bits() < 4:
+		b.errorAt(rng, "Service CIDR too small",
+			fmt.Sprintf("service_cidr %s has room for fewer than 16 addresses; it needs the kubernetes service (first address) and cluster DNS (tenth address): use a /%d or larger.", p, bits-4))
+	}
+}
+
+// checkNotInClusterRanges reports a host address that falls inside the pod or service range.
+func (b *builder) checkNotInClusterRanges(host string, rng hcl.Range, what string) {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return
+	}
+	for _, r := range []struct {
+		name string
+		p    netip.Prefix
+	}{{"pod_cidr", b.cluster.PodCIDR}, {"service_cidr", b.cluster.ServiceCIDR}} {
+		if r.p.IsValid() && netcalc.Contains(r.p, a) {
+			b.errorAt(rng, "Address inside a cluster range",
+				fmt.Sprintf("%s %s lies inside %s %s: traffic to it would be routed to pods or services.", what, a, r.name, r.p))
+		}
+	}
+}
+
+func (b *builder) components(raw clusterBlock) {
+	c := b.cluster
+	extra := func(args map[string]string, rng hcl.Range, component string) map[string]string {
+		if err := checkExtraArgs(args); err != nil {
+			b.errorAt(rng, "Invalid extra_args", fmt.Sprintf("%s extra_args: %s.", component, err))
+		}
+		if args == nil {
+			return map[string]string{}
+		}
+		return args
+	}
+	if raw.Etcd != nil {
+		c.Etcd.ExtraArgs = extra(raw.Etcd.ExtraArgs, raw.Etcd.ExtraArgsRange, "etcd")
+	}
+	if raw.ControllerManager != nil {
+		c.ControllerManager.ExtraArgs = extra(raw.ControllerManager.ExtraArgs, raw.ControllerManager.ExtraArgsRange, "controller_manager")
+	}
+	if raw.Scheduler != nil {
+		c.Scheduler.ExtraArgs = extra(raw.Scheduler.ExtraArgs, raw.Scheduler.ExtraArgsRange, "scheduler")
+	}
+
+	c.APIServer.Port = defaultAPIServerPort
+	if a := raw.APIServer; a != nil {
+		c.APIServer.ExtraArgs = extra(a.ExtraArgs, a.ExtraArgsRange, "apiserver")
+		c.APIServer.Port = intOr(a.Port, defaultAPIServerPort)
+		b.checkPort(c.APIServer.Port, a.PortRange)
+	}
+	if c.APIEndpoint != nil && raw.APIEndpoint != nil && !hasPort(*raw.APIEndpoint) {
+		c.APIEndpoint.Port = c.APIServer.Port
+	}
+
+	c.Kubelet = Kubelet{MaxPods: defaultMaxPods, CgroupDriver: defaultCgroupDriver, FailCgroupV1: true}
+	if k := raw.Kubelet; k != nil {
+		c.Kubelet.ExtraArgs = extra(k.ExtraArgs, k.ExtraArgsRange, "kubelet")
+		c.Kubelet.MaxPods = intOr(k.MaxPods, defaultMaxPods)
+		c.Kubelet.CgroupDriver = str(k.CgroupDriver, defaultCgroupDriver)
+		if k.FailCgroupV1 != nil {
+			c.Kubelet.FailCgroupV1 = *k.FailCgroupV1
+		}
+		if c.Kubelet.MaxPods < 1 {
+			b.errorAt(k.MaxPodsRange, "Invalid max_pods", fmt.Sprintf("max_pods must be at least 1, not %d.", c.Kubelet.MaxPods))
+		}
+		if err := oneOf(c.Kubelet.CgroupDriver, cgroupDrivers); err != nil {
+			b.errorAt(k.CgroupDriverRange, "Invalid cgroup_driver", err.Error())
+		}
+	}
+
+	c.KubeProxy.Mode = defaultKubeProxyMode
+	if k := raw.KubeProxy; k != nil {
+		c.KubeProxy.ExtraArgs = extra(k.ExtraArgs, k.ExtraArgsRange, "kube_proxy")
+		c.KubeProxy.Mode = str(k.Mode, defaultKubeProxyMode)
+		if err := oneOf(c.KubeProxy.Mode, kubeProxyModes); err != nil {
+			b.errorAt(k.ModeRange, "Invalid kube_proxy mode", err.Error())
+		}
+	}
+	if raw.Containerd != nil {
+		c.Containerd.SandboxImage = str(raw.Containerd.SandboxImage, "")
+	}
+}
+
+func (b *builder) checkPort(port int, rng hcl.Range) {
+	if port < 1 || port > 65535 {
+		b.errorAt(rng, "Invalid port", fmt.Sprintf("%d is not a TCP port (1-65535).", port))
+	}
+}
+
+func (b *builder) artifacts(raw artifactsBlock, declRange hcl.Range) {
+	a := &b.cluster.Artifacts
+	a.Source = ArtifactSource(str(raw.Source, string(SourceDownload)))
+	if err := oneOf(string(a.Source), artifactSources); err != nil {
+		b.errorAt(raw.SourceRange, "Invalid artifact source", err.Error())
+	}
+	a.Versions, a.SHA256 = raw.Versions, raw.SHA256
+	if raw.CacheDir != nil {
+		a.CacheDir = b.path(*raw.CacheDir)
+	}
+	switch a.Source {
+	case SourceMirror:
+		if raw.URL == nil {
+			b.errorAt(declRange, "Missing mirror URL", `source = "mirror" needs url = "https://…", the base URL of the mirror.`)
+		}
+	case SourceLocal:
+		if raw.Dir == nil {
+			b.errorAt(declRange, "Missing artifact directory", `source = "local" needs dir = "…", a directory with the artifacts and their manifest.`)
+		}
+	}
+	if raw.URL != nil {
+		a.URL = *raw.URL
+		u, err := url.Parse(a.URL)
+		switch {
+		case a.Source != SourceMirror:
+			b.errorAt(raw.URLRange, "url without a mirror", fmt.Sprintf(`url is only used with source = "mirror"; source is %q.`, a.Source))
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			b.errorAt(raw.URLRange, "Invalid mirror URL", fmt.Sprintf("%q is not an http(s) URL.", a.URL))
+		}
+	}
+	if raw.Dir != nil {
+		a.Dir = b.path(*raw.Dir)
+		if a.Source != SourceLocal {
+			b.errorAt(raw.DirRange, "dir without local artifacts", fmt.Sprintf(`dir is only used with source = "local"; source is %q.`, a.Source))
+		} else if st, err := os.Stat(a.Dir); err != nil || !st.IsDir() {
+			b.errorAt(raw.DirRange, "Artifact directory not found", fmt.Sprintf("%s is not a directory.", a.Dir))
+		}
+	}
+	for _, k := range sortedKeys(raw.Versions) {
+		if err := oneOf(k, artifactKeys); err != nil {
+			b.errorAt(raw.VersionsRange, "Unknown artifact", "versions: "+err.Error())
+		} else if !releaseVersion.MatchString(raw.Versions[k]) {
+			b.errorAt(raw.VersionsRange, "Invalid artifact version", fmt.Sprintf("versions.%s = %q is not a release version like v1.2.3.", k, raw.Versions[k]))
+		}
+	}
+	for _, k := range sortedKeys(raw.SHA256) {
+		if !sha256Hex.MatchString(raw.SHA256[k]) {
+			b.errorAt(raw.SHA256Range, "Invalid sha256", fmt.Sprintf("sha256[%q] must be 64 lower-case hex digits.", k))
+		}
+	}
+}
+
+// parseEndpoint reads host or host:port (IPv6 in brackets when a port is given).
+func parseEndpoint(s string, defaultPort int) (Endpoint, error) {
+	host, port := s, defaultPort
+	if hasPort(s) {
+		h, p, err := net.SplitHostPort(s)
+		if err != nil {
+			return Endpoint{}, fmt.Errorf("%q: %v", s, err)
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return Endpoint{}, fmt.Errorf("%q: port %q is not a TCP port (1-65535)", s, p)
+		}
+		host, port = h, n
+	}
+	if err := checkHostAddress(host); err != nil {
+		return Endpoint{}, err
+	}
+	return Endpoint{Host: host, Port: port}, nil
+}
+
+// hasPort tells host:port from a bare host, including bare IPv6 addresses.
+func hasPort(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return false
+	}
+	_, _, err := net.SplitHostPort(s)
+	return err == nil || (len(s) > 0 && s[0] == '[')
+}
+
+func str(p *string, def string) string {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func intOr(p *int, def int) int {
+	if p == nil {
+		return def
+	}
+	return *p
+}

@@ -1,0 +1,235 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Cluster is the validated model of a configuration: every value is defaulted, parsed and checked.
+type Cluster struct {
+	Name string
+	// Dir is the directory the configuration was loaded from; relative paths in it resolve there.
+	Dir   string
+	Files []string
+
+	KubernetesVersion Version
+	ClusterDomain     string
+	PodCIDR           netip.Prefix
+	ServiceCIDR       netip.Prefix
+	NodePodCIDRSize   int
+	// APIEndpoint is where clients reach the API servers; nil means the single control-plane host.
+	APIEndpoint       *Endpoint
+	SecretsEncryption string // "secretbox", "aescbc", "aesgcm" or "none"
+
+	Etcd              Component
+	APIServer         APIServer
+	ControllerManager Component
+	Scheduler         Component
+	Kubelet           Kubelet
+	KubeProxy         KubeProxy
+	Containerd        Containerd
+
+	Hosts     []Host
+	Artifacts Artifacts
+	Providers []Provider
+
+	DeclRange hcl.Range
+}
+
+// Endpoint is a host name or address with a port.
+type Endpoint struct {
+	Host string
+	Port int
+}
+
+func (e Endpoint) String() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// Component holds what every Kubernetes component accepts: extra command-line flags (names without dashes).
+type Component struct {
+	ExtraArgs map[string]string
+}
+
+// APIServer settings.
+type APIServer struct {
+	Component
+	Port int
+}
+
+// Kubelet settings.
+type Kubelet struct {
+	Component
+	MaxPods int
+	// CgroupDriver is "systemd", "cgroupfs" or "auto" (chosen from the host's facts).
+	CgroupDriver string
+	// FailCgroupV1 false lets Kubernetes >= 1.35 run on cgroup v1 hosts (written into the kubelet config).
+	FailCgroupV1 bool
+}
+
+// KubeProxy settings.
+type KubeProxy struct {
+	Component
+	Mode string // "iptables", "nftables" or "ipvs"
+}
+
+// Containerd settings.
+type Containerd struct {
+	// SandboxImage overrides the pause image; empty means the one the artifacts provide.
+	SandboxImage string
+}
+
+// Role is what a host does in the cluster.
+type Role string
+
+const (
+	RoleControlPlane Role = "control-plane"
+	RoleEtcd         Role = "etcd"
+	RoleWorker       Role = "worker"
+)
+
+// Roles lists the known roles in a stable order.
+var knownRoles = []Role{RoleControlPlane, RoleEtcd, RoleWorker}
+
+// Host is one machine of the cluster, with its SSH settings already merged over the defaults.
+type Host struct {
+	Name            string
+	Address         string     // what kforge dials: an IP address or a DNS name
+	InternalAddress netip.Addr // what cluster components use; invalid when unset
+	Roles           []Role     // sorted, no duplicates
+	Labels          map[string]string
+	Taints          []Taint
+	SSH             SSH
+
+	// DeclRange is the host block (for a for_each instance, the block that made it); Key is its for_each key.
+	DeclRange hcl.Range
+	Key       string
+}
+
+// Has reports whether the host has the role.
+func (h Host) Has(r Role) bool {
+	for _, x := range h.Roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// RunsKubelet reports whether the host is a Kubernetes node: workers and control-plane hosts are, etcd-only hosts are not.
+func (h Host) RunsKubelet() bool { return h.Has(RoleControlPlane) || h.Has(RoleWorker) }
+
+// ClusterAddress is the address cluster components use for the host: the internal address when set.
+func (h Host) ClusterAddress() string {
+	if h.InternalAddress.IsValid() {
+		return h.InternalAddress.String()
+	}
+	return h.Address
+}
+
+// HostsWith returns the hosts that have the role, in configuration order.
+func (c *Cluster) HostsWith(r Role) []Host {
+	var out []Host
+	for _, h := range c.Hosts {
+		if h.Has(r) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Taint is a node taint, key[=value]:effect.
+type Taint struct {
+	Key, Value, Effect string
+}
+
+func (t Taint) String() string {
+	if t.Value == "" {
+		return t.Key + ":" + t.Effect
+	}
+	return t.Key + "=" + t.Value + ":" + t.Effect
+}
+
+// HostKeyPolicy says how kforge treats SSH host keys.
+type HostKeyPolicy string
+
+const (
+	HostKeyStrict    HostKeyPolicy = "strict"
+	HostKeyAcceptNew HostKeyPolicy = "accept-new"
+	HostKeyInsecure  HostKeyPolicy = "insecure"
+)
+
+// SSH is how kforge reaches a host.
+type SSH struct {
+	User           string
+	Port           int
+	PrivateKeyFile string // absolute; empty means the agent and the user's default keys
+	UseAgent       bool
+	// KnownHostsFile adds a known_hosts file to the user's and kforge's own; empty adds none.
+	KnownHostsFile string
+	HostKeyPolicy  HostKeyPolicy
+	Sudo           bool
+	ConnectTimeout time.Duration
+	Bastion        *Bastion
+}
+
+// Bastion is a jump host; unset fields inherit the SSH settings it belongs to.
+type Bastion struct {
+	Address        string
+	Port           int
+	User           string
+	PrivateKeyFile string
+	UseAgent       bool
+	KnownHostsFile string
+	HostKeyPolicy  HostKeyPolicy
+}
+
+// ArtifactSource says where binaries come from.
+type ArtifactSource string
+
+const (
+	SourceDownload ArtifactSource = "download"
+	SourceMirror   ArtifactSource = "mirror"
+	SourceLocal    ArtifactSource = "local"
+)
+
+// Artifacts says where the binaries kforge installs come from and which versions to take.
+type Artifacts struct {
+	Source   ArtifactSource
+	URL      string // base URL for a mirror
+	Dir      string // absolute directory for local artifacts
+	CacheDir string // absolute; empty means the user's cache directory
+	// Versions overrides component versions (etcd, containerd, runc, cni_plugins, crictl).
+	Versions map[string]string
+	// SHA256 pins artifacts by name to a hex digest, checked on top of the published checksums.
+	SHA256 map[string]string
+}
+
+// Provider is a provider block; its body is decoded by the provider of that name.
+type Provider struct {
+	Name      string
+	Body      hcl.Body
+	DeclRange hcl.Range
+}
+
+// RoleCounts counts hosts per role, for summaries.
+func (c *Cluster) RoleCounts() map[Role]int {
+	out := map[Role]int{}
+	for _, h := range c.Hosts {
+		for _, r := range h.Roles {
+			out[r]++
+		}
+	}
+	return out
+}
+
+func sortRoles(rs []Role) {
+	rank := map[Role]int{}
+	for i, r := range knownRoles {
+		rank[r] = i
+	}
+	sort.Slice(rs, func(i, j int) bool { return rank[rs[i]] < rank[rs[j]] })
+}

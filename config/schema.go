@@ -1,0 +1,153 @@
+package config
+
+import "github.com/hashicorp/hcl/v2"
+
+// The raw shapes gohcl decodes into. They keep pointers for optional values (so that "unset" differs from
+// a zero value) and the source ranges that validation points at; the model in model.go is built from them.
+
+// rootSchema is the top level of every file: declarations first, because variables and locals must be
+// evaluated before anything that refers to them.
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "cluster", LabelNames: []string{"name"}},
+		{Type: "ssh"},
+		{Type: "host", LabelNames: []string{"name"}},
+		{Type: "artifacts"},
+		{Type: "provider", LabelNames: []string{"name"}},
+	},
+}
+
+type variableBlock struct {
+	Type        *hcl.Attribute `hcl:"type,optional"`
+	Default     *hcl.Attribute `hcl:"default,optional"`
+	Description *string        `hcl:"description,optional"`
+	Sensitive   *bool          `hcl:"sensitive,optional"`
+}
+
+type clusterBlock struct {
+	KubernetesVersion *string          `hcl:"kubernetes_version,optional"`
+	ClusterDomain     *string          `hcl:"cluster_domain,optional"`
+	PodCIDR           *string          `hcl:"pod_cidr,optional"`
+	ServiceCIDR       *string          `hcl:"service_cidr,optional"`
+	NodePodCIDRSize   *int             `hcl:"node_pod_cidr_size,optional"`
+	APIEndpoint       *string          `hcl:"api_endpoint,optional"`
+	SecretsEncryption *string          `hcl:"secrets_encryption,optional"`
+	Etcd              *componentBlock  `hcl:"etcd,block"`
+	APIServer         *apiServerBlock  `hcl:"apiserver,block"`
+	ControllerManager *componentBlock  `hcl:"controller_manager,block"`
+	Scheduler         *componentBlock  `hcl:"scheduler,block"`
+	Kubelet           *kubeletBlock    `hcl:"kubelet,block"`
+	KubeProxy         *kubeProxyBlock  `hcl:"kube_proxy,block"`
+	Containerd        *containerdBlock `hcl:"containerd,block"`
+
+	KubernetesVersionRange hcl.Range `hcl:"kubernetes_version,attr_value_range"`
+	ClusterDomainRange     hcl.Range `hcl:"cluster_domain,attr_value_range"`
+	PodCIDRRange           hcl.Range `hcl:"pod_cidr,attr_value_range"`
+	ServiceCIDRRange       hcl.Range `hcl:"service_cidr,attr_value_range"`
+	NodePodCIDRSizeRange   hcl.Range `hcl:"node_pod_cidr_size,attr_value_range"`
+	APIEndpointRange       hcl.Range `hcl:"api_endpoint,attr_value_range"`
+	SecretsEncryptionRange hcl.Range `hcl:"secrets_encryption,attr_value_range"`
+}
+
+type componentBlock struct {
+	ExtraArgs      map[string]string `hcl:"extra_args,optional"`
+	ExtraArgsRange hcl.Range         `hcl:"extra_args,attr_value_range"`
+}
+
+type apiServerBlock struct {
+	ExtraArgs      map[string]string `hcl:"extra_args,optional"`
+	Port           *int              `hcl:"port,optional"`
+	ExtraArgsRange hcl.Range         `hcl:"extra_args,attr_value_range"`
+	PortRange      hcl.Range         `hcl:"port,attr_value_range"`
+}
+
+type kubeletBlock struct {
+	ExtraArgs         map[string]string `hcl:"extra_args,optional"`
+	MaxPods           *int              `hcl:"max_pods,optional"`
+	CgroupDriver      *string           `hcl:"cgroup_driver,optional"`
+	FailCgroupV1      *bool             `hcl:"fail_cgroup_v1,optional"`
+	ExtraArgsRange    hcl.Range         `hcl:"extra_args,attr_value_range"`
+	MaxPodsRange      hcl.Range         `hcl:"max_pods,attr_value_range"`
+	CgroupDriverRange hcl.Range         `hcl:"cgroup_driver,attr_value_range"`
+}
+
+type kubeProxyBlock struct {
+	ExtraArgs      map[string]string `hcl:"extra_args,optional"`
+	Mode           *string           `hcl:"mode,optional"`
+	ExtraArgsRange hcl.Range         `hcl:"extra_args,attr_value_range"`
+	ModeRange      hcl.Range         `hcl:"mode,attr_value_range"`
+}
+
+type containerdBlock struct {
+	SandboxImage *string `hcl:"sandbox_image,optional"`
+}
+
+// sshBlock is used for the top-level defaults and for a host's overrides.
+type sshBlock struct {
+	User           *string       `hcl:"user,optional"`
+	Port           *int          `hcl:"port,optional"`
+	PrivateKeyFile *string       `hcl:"private_key_file,optional"`
+	UseAgent       *bool         `hcl:"use_agent,optional"`
+	KnownHostsFile *string       `hcl:"known_hosts_file,optional"`
+	HostKeyPolicy  *string       `hcl:"host_key_policy,optional"`
+	Sudo           *bool         `hcl:"sudo,optional"`
+	ConnectTimeout *string       `hcl:"connect_timeout,optional"`
+	Bastion        *bastionBlock `hcl:"bastion,block"`
+
+	PortRange           hcl.Range `hcl:"port,attr_value_range"`
+	PrivateKeyFileRange hcl.Range `hcl:"private_key_file,attr_value_range"`
+	KnownHostsFileRange hcl.Range `hcl:"known_hosts_file,attr_value_range"`
+	HostKeyPolicyRange  hcl.Range `hcl:"host_key_policy,attr_value_range"`
+	ConnectTimeoutRange hcl.Range `hcl:"connect_timeout,attr_value_range"`
+}
+
+type bastionBlock struct {
+	Address        string  `hcl:"address"`
+	Port           *int    `hcl:"port,optional"`
+	User           *string `hcl:"user,optional"`
+	PrivateKeyFile *string `hcl:"private_key_file,optional"`
+	UseAgent       *bool   `hcl:"use_agent,optional"`
+	KnownHostsFile *string `hcl:"known_hosts_file,optional"`
+	HostKeyPolicy  *string `hcl:"host_key_policy,optional"`
+
+	AddressRange        hcl.Range `hcl:"address,attr_value_range"`
+	PortRange           hcl.Range `hcl:"port,attr_value_range"`
+	PrivateKeyFileRange hcl.Range `hcl:"private_key_file,attr_value_range"`
+	KnownHostsFileRange hcl.Range `hcl:"known_hosts_file,attr_value_range"`
+	HostKeyPolicyRange  hcl.Range `hcl:"host_key_policy,attr_value_range"`
+}
+
+// hostBlock is a host's body after for_each has been taken out of it.
+type hostBlock struct {
+	Name            *string           `hcl:"name,optional"`
+	Address         string            `hcl:"address"`
+	InternalAddress *string           `hcl:"internal_address,optional"`
+	Roles           []string          `hcl:"roles"`
+	Labels          map[string]string `hcl:"labels,optional"`
+	Taints          []string          `hcl:"taints,optional"`
+	SSH             *sshBlock         `hcl:"ssh,block"`
+
+	NameRange            hcl.Range `hcl:"name,attr_value_range"`
+	AddressRange         hcl.Range `hcl:"address,attr_value_range"`
+	InternalAddressRange hcl.Range `hcl:"internal_address,attr_value_range"`
+	RolesRange           hcl.Range `hcl:"roles,attr_value_range"`
+	LabelsRange          hcl.Range `hcl:"labels,attr_value_range"`
+	TaintsRange          hcl.Range `hcl:"taints,attr_value_range"`
+}
+
+type artifactsBlock struct {
+	Source   *string           `hcl:"source,optional"`
+	URL      *string           `hcl:"url,optional"`
+	Dir      *string           `hcl:"dir,optional"`
+	CacheDir *string           `hcl:"cache_dir,optional"`
+	Versions map[string]string `hcl:"versions,optional"`
+	SHA256   map[string]string `hcl:"sha256,optional"`
+
+	SourceRange   hcl.Range `hcl:"source,attr_value_range"`
+	URLRange      hcl.Range `hcl:"url,attr_value_range"`
+	DirRange      hcl.Range `hcl:"dir,attr_value_range"`
+	VersionsRange hcl.Range `hcl:"versions,attr_value_range"`
+	SHA256Range   hcl.Range `hcl:"sha256,attr_value_range"`
+}

@@ -1,0 +1,122 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/kforge/kforge/config/netcalc"
+)
+
+// topology checks the hosts against each other and against the cluster's ranges.
+func (b *builder) topology() {
+	c := b.cluster
+	names := map[string]int{}
+	dials := map[string]int{}
+	clusterAddrs := map[string]int{}
+	for i, h := range c.Hosts {
+		src := b.sources[i]
+		if j, ok := names[h.Name]; ok {
+			b.errorAt(src.nameRange, "Duplicate host name",
+				fmt.Sprintf("Host %q is already defined at %s.", h.Name, b.sources[j].nameRange))
+		} else {
+			names[h.Name] = i
+		}
+		dial := fmt.Sprintf("%s:%d", h.Address, h.SSH.Port)
+		if j, ok := dials[dial]; ok {
+			b.errorAt(src.addressRange, "Duplicate host address",
+				fmt.Sprintf("Hosts %q and %q are both reached at %s (host %q is at %s).", c.Hosts[j].Name, h.Name, dial, c.Hosts[j].Name, b.sources[j].addressRange))
+		} else {
+			dials[dial] = i
+			if j, ok := clusterAddrs[h.ClusterAddress()]; ok {
+				rng := src.addressRange
+				if h.InternalAddress.IsValid() {
+					rng = src.internalRange
+				}
+				b.errorAt(rng, "Duplicate cluster address",
+					fmt.Sprintf("Hosts %q and %q would both be known to the cluster as %s; set a distinct internal_address on each.", c.Hosts[j].Name, h.Name, h.ClusterAddress()))
+			}
+		}
+		if _, ok := clusterAddrs[h.ClusterAddress()]; !ok {
+			clusterAddrs[h.ClusterAddress()] = i
+		}
+		b.checkNotInClusterRanges(h.Address, src.addressRange, fmt.Sprintf("host %q address", h.Name))
+		if h.InternalAddress.IsValid() {
+			b.checkNotInClusterRanges(h.InternalAddress.String(), src.internalRange, fmt.Sprintf("host %q internal_address", h.Name))
+		}
+	}
+
+	// Hosts from providers are only known later; the role checks then belong to whoever resolves them.
+	if len(c.Providers) > 0 && len(c.Hosts) == 0 {
+		return
+	}
+	clusterRange := c.DeclRange
+	controlPlanes, etcd := c.HostsWith(RoleControlPlane), c.HostsWith(RoleEtcd)
+	if len(controlPlanes) == 0 {
+		b.topologyError(clusterRange, "No control-plane host", `At least one host needs roles = ["control-plane", …].`)
+	}
+	if len(etcd) == 0 {
+		b.topologyError(clusterRange, "No etcd host", `At least one host needs the "etcd" role (usually the control-plane hosts).`)
+	}
+	if n := len(etcd); n > 0 && n%2 == 0 {
+		last := b.sources[indexOf(c.Hosts, etcd[n-1].Name)].rolesRange
+		b.warnAt(last, "Even number of etcd members",
+			fmt.Sprintf("%d etcd members tolerate no more failures than %d would (quorum is %d); use an odd number.", n, n-1, n/2+1))
+	}
+	if len(controlPlanes) > 1 && c.APIEndpoint == nil {
+		b.topologyError(clusterRange, "Missing api_endpoint",
+			fmt.Sprintf("There are %d control-plane hosts (%s): set api_endpoint in the cluster block to the load balancer or DNS name that fronts them.",
+				len(controlPlanes), hostNames(controlPlanes)))
+	}
+	b.checkNodeCapacity()
+}
+
+func (b *builder) topologyError(rng hcl.Range, summary, detail string) {
+	if rng == (hcl.Range{}) {
+		b.diags = append(b.diags, plainError(summary, detail))
+		return
+	}
+	b.errorAt(rng, summary, detail)
+}
+
+// checkNodeCapacity makes sure every kubelet gets its own pod range, and that the range can hold max_pods.
+func (b *builder) checkNodeCapacity() {
+	c := b.cluster
+	if !c.PodCIDR.IsValid() || c.NodePodCIDRSize <= c.PodCIDR.Bits() || c.NodePodCIDRSize > c.PodCIDR.Addr().BitLen()-2 {
+		return
+	}
+	nodes := 0
+	for _, h := range c.Hosts {
+		if h.RunsKubelet() {
+			nodes++
+		}
+	}
+	if capacity, ok := netcalc.SubnetCount(c.PodCIDR, c.NodePodCIDRSize); ok && int64(nodes) > capacity {
+		b.topologyError(c.DeclRange, "Pod CIDR too small for the nodes",
+			fmt.Sprintf("pod_cidr %s holds %d node ranges of /%d, but %d hosts run a kubelet.", c.PodCIDR, capacity, c.NodePodCIDRSize, nodes))
+	}
+	perNode := netcalc.Size(netip.PrefixFrom(c.PodCIDR.Addr(), c.NodePodCIDRSize))
+	if perNode.IsInt64() && perNode.Int64()-2 < int64(c.Kubelet.MaxPods) {
+		b.warnAt(c.DeclRange, "Node pod range smaller than max_pods",
+			fmt.Sprintf("A /%d gives each node %d pod addresses, fewer than max_pods = %d.", c.NodePodCIDRSize, perNode.Int64()-2, c.Kubelet.MaxPods))
+	}
+}
+
+func indexOf(hosts []Host, name string) int {
+	for i, h := range hosts {
+		if h.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func hostNames(hosts []Host) string {
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Name
+	}
+	return strings.Join(names, ", ")
+}
