@@ -218,7 +218,7 @@ func (b *builder) artifacts(raw artifactsBlock, declRange hcl.Range) {
 	}
 	a.Versions, a.SHA256 = raw.Versions, raw.SHA256
 	if raw.CacheDir != nil {
-		a.CacheDir = b.path(*raw.CacheDir)
+		a.CacheDir = b.path(*raw.CacheDir, raw.CacheDirRange)
 	}
 	switch a.Source {
 	case SourceMirror:
@@ -241,7 +241,7 @@ func (b *builder) artifacts(raw artifactsBlock, declRange hcl.Range) {
 		}
 	}
 	if raw.Dir != nil {
-		a.Dir = b.path(*raw.Dir)
+		a.Dir = b.path(*raw.Dir, raw.DirRange)
 		if a.Source != SourceLocal {
 			b.errorAt(raw.DirRange, "dir without local artifacts", fmt.Sprintf(`dir is only used with source = "local"; source is %q.`, a.Source))
 		} else if st, err := os.Stat(a.Dir); err != nil || !st.IsDir() {

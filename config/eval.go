@@ -2,32 +2,20 @@ package config
 
 import (
 	"fmt"
-	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/kforge/kforge/config/funcs"
 )
 
 // evaluator holds what expressions and paths are evaluated against.
 type evaluator struct {
-	dir       string
-	home      string
+	paths     funcs.Paths
 	functions map[string]function.Function
-}
-
-// path resolves a path from the configuration: ~ is the user's home, relative paths start at the config dir.
-func (e *evaluator) path(p string) string {
-	if e.home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
-		p = filepath.Join(e.home, strings.TrimPrefix(p, "~"))
-	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(e.dir, p)
-	}
-	return filepath.Clean(p)
 }
 
 // locals evaluates the locals blocks in dependency order, so a local may use another wherever it is written.

@@ -30,8 +30,8 @@ func (b *builder) hosts(blk *hcl.Block) {
 	}
 	val, ds := attr.Expr.Value(b.ctx)
 	b.add(ds)
-	if ds.HasErrors() {
-		return
+	if ds.HasErrors() || !val.IsWhollyKnown() {
+		return // unknown: built from a variable that is already reported
 	}
 	instances, err := forEachInstances(val)
 	if err != nil {
@@ -55,8 +55,8 @@ type instance struct {
 // forEachInstances accepts a map or object (key → value), or a set, list or tuple of strings or numbers
 // (each element is both key and value), so that both toset([...]) and range(1, 101) work.
 func forEachInstances(v cty.Value) ([]instance, error) {
-	if v.IsNull() || !v.IsWhollyKnown() {
-		return nil, fmt.Errorf("for_each must be a known map or set, not null")
+	if v.IsNull() {
+		return nil, fmt.Errorf("for_each must be a map or a set, not null")
 	}
 	ty := v.Type()
 	var out []instance

@@ -55,19 +55,22 @@ func (l *Loader) Load(opts Options) (*Cluster, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration", Detail: err.Error()}}
 	}
 	var diags hcl.Diagnostics
+	var parsed []*hcl.File
 	var content []*hcl.BodyContent
 	for _, name := range files {
 		f, ds := l.parser.ParseHCLFile(name)
 		diags = append(diags, ds...)
-		if f == nil {
-			continue
+		if f != nil {
+			parsed = append(parsed, f)
 		}
+	}
+	if diags.HasErrors() {
+		return nil, diags // decoding half-parsed files would only add confusing follow-on errors
+	}
+	for _, f := range parsed {
 		c, ds := f.Body.Content(rootSchema)
 		diags = append(diags, ds...)
 		content = append(content, c)
-	}
-	if diags.HasErrors() {
-		return nil, diags
 	}
 	blocks := map[string][]*hcl.Block{}
 	for _, c := range content {
@@ -76,23 +79,19 @@ func (l *Loader) Load(opts Options) (*Cluster, hcl.Diagnostics) {
 		}
 	}
 
-	e := &evaluator{dir: dir, home: opts.Home, functions: funcs.Library(dir)}
+	paths := funcs.Paths{Dir: dir, Home: opts.Home}
+	e := &evaluator{paths: paths, functions: funcs.Library(paths)}
 	vars, ds := l.variables(e, blocks["variable"], append(varFiles, opts.VarFiles...), opts.Env, opts.Vars)
 	diags = append(diags, ds...)
-	if ds.HasErrors() {
-		return nil, diags
-	}
 	locals, ds := e.locals(vars, blocks["locals"])
 	diags = append(diags, ds...)
-	if ds.HasErrors() {
-		return nil, diags
-	}
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars), "local": cty.ObjectVal(locals)},
 		Functions: e.functions,
 	}
 
-	b := &builder{evaluator: e, ctx: ctx, cluster: &Cluster{Dir: dir, Files: files}}
+	b := &builder{evaluator: e, ctx: ctx, cluster: &Cluster{Dir: dir, Files: files},
+		declErrors: diags.HasErrors(), unknown: map[hcl.Range]bool{}}
 	b.decode(blocks)
 	diags = append(diags, b.diags...)
 	diags = dedupe(diags)
@@ -145,18 +144,34 @@ type builder struct {
 	diags       hcl.Diagnostics
 	sshDefaults sshBlock
 	sources     []hostSource // parallel to cluster.Hosts
+
+	// declErrors says a variable or local is wrong; values built from it are unknown, the hosts may be
+	// incomplete, and unknown tracks the expressions whose value is unknown so that nothing else is said about them.
+	declErrors bool
+	unknown    map[hcl.Range]bool
 }
 
-func (b *builder) add(ds hcl.Diagnostics) { b.diags = append(b.diags, ds...) }
+func (b *builder) add(ds hcl.Diagnostics) {
+	for _, d := range ds {
+		if d.Context != nil && d.Summary == "Unsuitable value type" && strings.HasSuffix(d.Detail, "value must be known") {
+			b.unknown[*d.Context] = true
+			continue
+		}
+		b.diags = append(b.diags, d)
+	}
+}
 
 func (b *builder) errorAt(rng hcl.Range, summary, detail string) {
-	r := rng
-	b.diags = append(b.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r})
+	if !b.unknown[rng] {
+		b.diags = append(b.diags, errorAt(rng, summary, detail))
+	}
 }
 
 func (b *builder) warnAt(rng hcl.Range, summary, detail string) {
-	r := rng
-	b.diags = append(b.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: detail, Subject: &r})
+	if !b.unknown[rng] {
+		r := rng
+		b.diags = append(b.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: detail, Subject: &r})
+	}
 }
 
 func (b *builder) decode(blocks map[string][]*hcl.Block) {
@@ -202,7 +217,19 @@ func (b *builder) decode(blocks map[string][]*hcl.Block) {
 	}
 	b.artifacts(art, artRange)
 	b.providers(blocks["provider"])
-	b.topology()
+	if !b.declErrors {
+		b.topology()
+	}
+}
+
+// path resolves a path attribute; a path that cannot be resolved is reported at rng.
+func (b *builder) path(p string, rng hcl.Range) string {
+	resolved, err := b.paths.Resolve(p)
+	if err != nil {
+		b.errorAt(rng, "Invalid path", err.Error()+".")
+		return p
+	}
+	return resolved
 }
 
 func (b *builder) duplicate(block, first *hcl.Block) {

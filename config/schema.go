@@ -148,6 +148,7 @@ type artifactsBlock struct {
 	SourceRange   hcl.Range `hcl:"source,attr_value_range"`
 	URLRange      hcl.Range `hcl:"url,attr_value_range"`
 	DirRange      hcl.Range `hcl:"dir,attr_value_range"`
+	CacheDirRange hcl.Range `hcl:"cache_dir,attr_value_range"`
 	VersionsRange hcl.Range `hcl:"versions,attr_value_range"`
 	SHA256Range   hcl.Range `hcl:"sha256,attr_value_range"`
 }

@@ -147,7 +147,7 @@ func (b *builder) checkHostKeyPolicy(p HostKeyPolicy, rng hcl.Range) {
 // keyFile resolves a private key path and refuses what ssh itself would refuse: a missing file or one that
 // other users can read.
 func (b *builder) keyFile(p string, rng hcl.Range) string {
-	path := b.path(p)
+	path := b.path(p, rng)
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
@@ -162,7 +162,7 @@ func (b *builder) keyFile(p string, rng hcl.Range) string {
 }
 
 func (b *builder) knownHostsFile(p string, rng hcl.Range, policy HostKeyPolicy) string {
-	path := b.path(p)
+	path := b.path(p, rng)
 	if _, err := os.Stat(path); err != nil && policy == HostKeyStrict {
 		b.warnAt(rng, "known_hosts file not found",
 			fmt.Sprintf("%s does not exist; with host_key_policy = \"strict\" it trusts no host.", path))

@@ -135,9 +135,10 @@ func (l *Loader) variables(e *evaluator, blocks []*hcl.Block, varFiles, env, cli
 	}
 
 	for _, n := range names {
-		if _, ok := values[n]; !ok && !diags.HasErrors() {
+		if _, ok := values[n]; !ok {
 			diags = append(diags, errorAt(decls[n].block.DefRange, "No value for required variable",
 				fmt.Sprintf("Variable %q has no default: set it with -var %s=…, %s%s=… or a %s file.", n, n, EnvVarPrefix, n, VarsExt)))
+			values[n] = cty.UnknownVal(decls[n].ty)
 		}
 	}
 	return values, diags
@@ -149,13 +150,14 @@ func parseVarString(raw string, ty cty.Type) (cty.Value, error) {
 	if ty == cty.String || ty == cty.DynamicPseudoType {
 		return cty.StringVal(raw), nil
 	}
+	// A bare word such as "many" parses as a variable reference; either way it is not a literal of the type.
 	expr, ds := hclsyntax.ParseExpression([]byte(raw), "<value>", hcl.InitialPos)
 	if ds.HasErrors() {
-		return cty.NilVal, fmt.Errorf("%q is not a valid %s value: %s", raw, typeexpr.TypeString(ty), ds[0].Summary)
+		return cty.NilVal, fmt.Errorf("%q is not a valid %s value", raw, typeexpr.TypeString(ty))
 	}
 	v, ds := expr.Value(nil)
 	if ds.HasErrors() {
-		return cty.NilVal, fmt.Errorf("%q is not a valid %s value: %s", raw, typeexpr.TypeString(ty), ds[0].Detail)
+		return cty.NilVal, fmt.Errorf("%q is not a valid %s value", raw, typeexpr.TypeString(ty))
 	}
 	out, err := convert.Convert(v, ty)
 	if err != nil {
@@ -164,10 +166,12 @@ func parseVarString(raw string, ty cty.Type) (cty.Value, error) {
 	return out, nil
 }
 
+// convertVar converts a variable's value to its declared type. A value that does not fit becomes unknown, so
+// that expressions using it stay quiet instead of repeating the same mistake.
 func convertVar(v cty.Value, ty cty.Type, name string, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
 	out, err := convert.Convert(v, ty)
 	if err != nil {
-		return cty.NilVal, hcl.Diagnostics{errorAt(rng, "Invalid value for variable",
+		return cty.UnknownVal(ty), hcl.Diagnostics{errorAt(rng, "Invalid value for variable",
 			fmt.Sprintf("Variable %q must be %s: %s.", name, typeexpr.TypeString(ty), err))}
 	}
 	return out, nil

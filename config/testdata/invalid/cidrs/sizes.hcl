@@ -1,0 +1,3 @@
+cluster "sizes" { # ERROR: Duplicate cluster block
+  pod_cidr = "nonsense"
+}
