@@ -25,8 +25,10 @@ type Options struct {
 	VarFiles []string
 	// Env is the environment as "NAME=value"; only KFORGE_VAR_<name> entries are read.
 	Env []string
-	// Home replaces a leading ~ in paths; empty leaves such paths as they are.
+	// Home replaces a leading ~ in paths; a path with ~ is an error when it is empty.
 	Home string
+	// Providers names the providers this build of kforge has; a provider block naming another is an error.
+	Providers []string
 }
 
 // File extensions kforge reads from a configuration directory.
@@ -92,9 +94,9 @@ func (l *Loader) Load(opts Options) (*Cluster, hcl.Diagnostics) {
 
 	b := &builder{evaluator: e, ctx: ctx, cluster: &Cluster{Dir: dir, Files: files},
 		declErrors: diags.HasErrors(), unknown: map[hcl.Range]bool{}}
-	b.decode(blocks)
+	b.decode(blocks, opts.Providers)
 	diags = append(diags, b.diags...)
-	diags = dedupe(diags)
+	diags = sortDiagnostics(dedupe(diags))
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -174,7 +176,7 @@ func (b *builder) warnAt(rng hcl.Range, summary, detail string) {
 	}
 }
 
-func (b *builder) decode(blocks map[string][]*hcl.Block) {
+func (b *builder) decode(blocks map[string][]*hcl.Block, known []string) {
 	clusters := blocks["cluster"]
 	switch {
 	case len(clusters) == 0:
@@ -216,7 +218,7 @@ func (b *builder) decode(blocks map[string][]*hcl.Block) {
 		artRange = bs[0].DefRange
 	}
 	b.artifacts(art, artRange)
-	b.providers(blocks["provider"])
+	b.providers(blocks["provider"], known)
 	if !b.declErrors {
 		b.topology()
 	}
@@ -241,12 +243,20 @@ func (b *builder) duplicate(block, first *hcl.Block) {
 		fmt.Sprintf("Only one %s block is allowed; the first is at %s.", name, first.DefRange))
 }
 
-func (b *builder) providers(blocks []*hcl.Block) {
+func (b *builder) providers(blocks []*hcl.Block, known []string) {
 	seen := map[string]*hcl.Block{}
 	for _, pb := range blocks {
 		name := pb.Labels[0]
 		if first, ok := seen[name]; ok {
 			b.duplicate(pb, first)
+			continue
+		}
+		if err := oneOf(name, known); err != nil {
+			avail := "this build of kforge has none"
+			if len(known) > 0 {
+				avail = "available: " + quoteList(known)
+			}
+			b.errorAt(pb.LabelRanges[0], "Unknown provider", fmt.Sprintf("There is no provider %q (%s).%s", name, avail, didYouMean(name, known)))
 			continue
 		}
 		seen[name] = pb
@@ -270,4 +280,21 @@ func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
 		out = append(out, d)
 	}
 	return out
+}
+
+// sortDiagnostics orders diagnostics as a reader goes through the files: those without a location first, then
+// by file and position.
+func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		default:
+			return a.Start.Byte < b.Start.Byte
+		}
+	})
+	return diags
 }

@@ -80,11 +80,8 @@ func (a *app) execute(args []string) int {
 	}
 }
 
-// loadOptions turns the global flags into what the config loader needs; path overrides --config.
+// loadOptions turns the global flags into what the config loader needs.
 func (a *app) loadOptions(path string) config.Options {
-	if path == "" {
-		path = a.configPath
-	}
 	home, _ := os.UserHomeDir()
 	return config.Options{Path: path, Vars: a.vars, VarFiles: a.varFiles, Env: a.env, Home: home}
 }

@@ -16,7 +16,7 @@ and reports every problem at once with file:line:col. Exits 0 when the configura
 Nothing on any host is contacted.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			path := ""
+			path := a.configPath
 			if len(args) == 1 {
 				path = args[0]
 			}
@@ -26,7 +26,8 @@ Nothing on any host is contacted.`,
 			if a.json {
 				v = &views.ValidateJSON{Out: a.stdout}
 			}
-			if err := v.Result(cluster, loader.Files(), diags); err != nil {
+			result := views.ValidateResult{Cluster: cluster, Files: loader.Files(), Diags: diags, StateDir: a.statePath(path)}
+			if err := v.Result(result); err != nil {
 				return err
 			}
 			if cluster == nil {

@@ -14,7 +14,15 @@ import (
 // Validate shows the outcome of `kforge validate`: the diagnostics and, when the configuration is valid, a
 // summary of the cluster it describes.
 type Validate interface {
-	Result(cluster *config.Cluster, files map[string]*hcl.File, diags hcl.Diagnostics) error
+	Result(r ValidateResult) error
+}
+
+// ValidateResult is what validate found: Cluster is nil when the configuration has errors.
+type ValidateResult struct {
+	Cluster  *config.Cluster
+	Files    map[string]*hcl.File
+	Diags    hcl.Diagnostics
+	StateDir string
 }
 
 var (
@@ -31,28 +39,28 @@ type ValidateHuman struct {
 // namesShown caps the hosts listed per role, so that a pool of 100 workers stays one line.
 const namesShown = 5
 
-func (v *ValidateHuman) Result(cluster *config.Cluster, files map[string]*hcl.File, diags hcl.Diagnostics) error {
-	WriteDiagnostics(v.Err, files, v.Term, diags)
-	errs, warns := countSeverities(diags)
-	if cluster == nil {
+func (v *ValidateHuman) Result(r ValidateResult) error {
+	WriteDiagnostics(v.Err, r.Files, v.Term, r.Diags)
+	errs, warns := countSeverities(r.Diags)
+	if r.Cluster == nil {
 		_, err := fmt.Fprintf(v.Err, "The configuration is invalid: %s, %s.\n", plural(errs, "error"), plural(warns, "warning"))
 		return err
 	}
-	s := Summarize(cluster)
+	s := Summarize(r.Cluster)
 	var b strings.Builder
 	fmt.Fprintf(&b, "The configuration is valid")
 	if warns > 0 {
 		fmt.Fprintf(&b, ", with %s", plural(warns, "warning"))
 	}
 	fmt.Fprintf(&b, ".\n\ncluster %q: Kubernetes %s, %s\n", s.Name, s.KubernetesVersion, plural(s.HostCount, "host"))
-	for _, r := range s.Roles {
-		names := r.Hosts
+	for _, role := range s.Roles {
+		names := role.Hosts
 		more := ""
 		if len(names) > namesShown {
 			more = fmt.Sprintf(", … (%d more)", len(names)-namesShown)
 			names = names[:namesShown]
 		}
-		fmt.Fprintf(&b, "  %-14s %3d  %s%s\n", r.Role, len(r.Hosts), strings.Join(names, ", "), more)
+		fmt.Fprintf(&b, "  %-14s %3d  %s%s\n", role.Role, len(role.Hosts), strings.Join(names, ", "), more)
 	}
 	if s.APIEndpoint != "" {
 		fmt.Fprintf(&b, "  %-14s      %s\n", "api endpoint", s.APIEndpoint)
@@ -61,6 +69,7 @@ func (v *ValidateHuman) Result(cluster *config.Cluster, files map[string]*hcl.Fi
 	for _, p := range s.Providers {
 		fmt.Fprintf(&b, "  %-14s      %s\n", "provider", p)
 	}
+	fmt.Fprintf(&b, "  %-14s      %s\n", "state", r.StateDir)
 	_, err := io.WriteString(v.Out, b.String())
 	return err
 }
@@ -78,17 +87,18 @@ type ValidateDocument struct {
 	WarningCount  int             `json:"warning_count"`
 	Diagnostics   []Diagnostic    `json:"diagnostics"`
 	Cluster       *ClusterSummary `json:"cluster,omitempty"`
+	StateDir      string          `json:"state_dir"`
 }
 
 // FormatVersion is bumped when a JSON document changes incompatibly.
 const FormatVersion = "1.0"
 
-func (v *ValidateJSON) Result(cluster *config.Cluster, _ map[string]*hcl.File, diags hcl.Diagnostics) error {
-	errs, warns := countSeverities(diags)
-	doc := ValidateDocument{FormatVersion: FormatVersion, Valid: cluster != nil, ErrorCount: errs, WarningCount: warns,
-		Diagnostics: JSONDiagnostics(diags)}
-	if cluster != nil {
-		s := Summarize(cluster)
+func (v *ValidateJSON) Result(r ValidateResult) error {
+	errs, warns := countSeverities(r.Diags)
+	doc := ValidateDocument{FormatVersion: FormatVersion, Valid: r.Cluster != nil, ErrorCount: errs, WarningCount: warns,
+		Diagnostics: JSONDiagnostics(r.Diags), StateDir: r.StateDir}
+	if r.Cluster != nil {
+		s := Summarize(r.Cluster)
 		doc.Cluster = &s
 	}
 	return writeJSON(v.Out, doc)

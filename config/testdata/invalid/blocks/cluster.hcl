@@ -20,3 +20,6 @@ provider "lab" {
 
 provider "lab" { # ERROR: Duplicate provider block
 }
+
+provider "vagrnat" { # ERROR: Unknown provider
+}
