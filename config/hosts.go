@@ -11,6 +11,10 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
+// maxForEach bounds one host block's expansion: beyond it a typo (an extra zero) would make a config that takes
+// minutes to validate instead of a clear error.
+const maxForEach = 10000
+
 var forEachSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "for_each"}}}
 
 // hostSource remembers where a host came from, for diagnostics that compare hosts.
@@ -34,6 +38,9 @@ func (b *builder) hosts(blk *hcl.Block) {
 		return // unknown: built from a variable that is already reported
 	}
 	instances, err := forEachInstances(val)
+	if err == nil && len(instances) > maxForEach {
+		err = fmt.Errorf("for_each makes %d hosts; one host block may make at most %d", len(instances), maxForEach)
+	}
 	if err != nil {
 		b.errorAt(attr.Expr.Range(), "Invalid for_each", err.Error())
 		return
