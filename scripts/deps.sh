@@ -21,4 +21,8 @@ if ! command -v go >/dev/null 2>&1; then
   for d in /usr/local/go/bin /usr/lib/go/bin; do [ -x "$d/go" ] && export PATH="$d:$PATH" && break; done
 fi
 command -v go >/dev/null 2>&1 || { echo "deps: Go is not installed (kforge needs Go >= 1.26 at /usr/local/go)" >&2; exit 1; }
+# Fetch every module the build, the tests and the tools need now, so that no download message lands after the
+# test runner's summary.
 go mod download
+go list -deps -test ./... >/dev/null
+go build tool
