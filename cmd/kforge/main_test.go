@@ -85,8 +85,8 @@ func TestValidateHASummary(t *testing.T) {
 	golden(t, "validate-ha.json", r.stdout)
 }
 
-// locationRe finds the "on FILE line N" headers HCL prints for each diagnostic.
-var locationRe = regexp.MustCompile(`(?m)^(Error|Warning): (.+)\n\n  on (\S+) line (\d+)`)
+// locationRe finds the "on FILE:LINE:COL" header of each diagnostic.
+var locationRe = regexp.MustCompile(`(?m)^(Error|Warning): (.+)\n\n  on ([^:\s]+):(\d+):(\d+)`)
 
 // TestValidateReportsEveryMistakeOnce: one run, mistakes in two files, each with file:line, and the JSON
 // output lists exactly the same diagnostics.
@@ -100,7 +100,7 @@ func TestValidateReportsEveryMistakeOnce(t *testing.T) {
 	var human []string
 	files := map[string]bool{}
 	for _, m := range locationRe.FindAllStringSubmatch(r.stderr, -1) {
-		human = append(human, strings.ToLower(m[1])+" "+m[3]+":"+m[4]+" "+m[2])
+		human = append(human, strings.ToLower(m[1])+" "+m[3]+":"+m[4]+":"+m[5]+" "+m[2])
 		files[m[3]] = true
 	}
 	if len(human) < 5 || len(files) != 2 {
@@ -120,7 +120,7 @@ func TestValidateReportsEveryMistakeOnce(t *testing.T) {
 		if d.Range == nil {
 			t.Fatalf("diagnostic without range: %+v", d)
 		}
-		fromJSON = append(fromJSON, d.Severity+" "+d.Range.Filename+":"+itoa(d.Range.Start.Line)+" "+d.Summary)
+		fromJSON = append(fromJSON, d.Severity+" "+d.Range.Filename+":"+itoa(d.Range.Start.Line)+":"+itoa(d.Range.Start.Column)+" "+d.Summary)
 	}
 	sort.Strings(human)
 	sort.Strings(fromJSON)
@@ -219,7 +219,7 @@ func TestFmt(t *testing.T) {
 
 	brokenPath := write("d.hcl", broken)
 	r = kforge(t, nil, "", "fmt", brokenPath)
-	if r.code != 1 || !strings.Contains(r.stderr, brokenPath+" line 2") || read(brokenPath) != broken {
+	if r.code != 1 || !strings.Contains(r.stderr, brokenPath+":2:14") || read(brokenPath) != broken {
 		t.Errorf("broken file: exit %d, stderr %q", r.code, r.stderr)
 	}
 

@@ -29,7 +29,7 @@ func DetectTerminal(w io.Writer, noColor bool, env []string) Terminal {
 // envSet follows no-color.org: a NO_COLOR that is present and not empty turns colour off.
 func envSet(env []string, name string) bool {
 	for _, kv := range env {
-		if len(kv) > len(name) && kv[:len(name)+1] == name+"=" {
+		if len(kv) > len(name)+1 && kv[:len(name)+1] == name+"=" {
 			return true
 		}
 	}
