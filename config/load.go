@@ -46,7 +46,7 @@ type Loader struct {
 // NewLoader returns a Loader with no files parsed yet.
 func NewLoader() *Loader { return &Loader{parser: hclparse.NewParser()} }
 
-// Files returns every file parsed so far, by name, for hcl.NewDiagnosticTextWriter.
+// Files returns every file parsed so far, by name, so that diagnostics can be printed with their source lines.
 func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
 
 // Load reads, evaluates and validates the configuration at opts.Path. The Cluster is nil when any diagnostic
@@ -58,7 +58,6 @@ func (l *Loader) Load(opts Options) (*Cluster, hcl.Diagnostics) {
 	}
 	var diags hcl.Diagnostics
 	var parsed []*hcl.File
-	var content []*hcl.BodyContent
 	for _, name := range files {
 		f, ds := l.parser.ParseHCLFile(name)
 		diags = append(diags, ds...)
@@ -69,13 +68,10 @@ func (l *Loader) Load(opts Options) (*Cluster, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags // decoding half-parsed files would only add confusing follow-on errors
 	}
+	blocks := map[string][]*hcl.Block{} // by type, in file order: merging files is concatenating their blocks
 	for _, f := range parsed {
 		c, ds := f.Body.Content(rootSchema)
 		diags = append(diags, ds...)
-		content = append(content, c)
-	}
-	blocks := map[string][]*hcl.Block{}
-	for _, c := range content {
 		for _, b := range c.Blocks {
 			blocks[b.Type] = append(blocks[b.Type], b)
 		}

@@ -91,7 +91,7 @@ const (
 	RoleWorker       Role = "worker"
 )
 
-// Roles lists the known roles in a stable order.
+// knownRoles lists the roles in the order summaries show them.
 var knownRoles = []Role{RoleControlPlane, RoleEtcd, RoleWorker}
 
 // Host is one machine of the cluster, with its SSH settings already merged over the defaults.
