@@ -4,17 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# command:package pairs. openssh-server and sudo are for the SSH tests, which start their own sshd processes.
 need_apt=()
-for pkg_cmd in make:make git:git; do
-  cmd=${pkg_cmd#*:}; pkg=${pkg_cmd%%:*}
+for cmd_pkg in make:make git:git /usr/sbin/sshd:openssh-server sudo:sudo scp:openssh-client ssh-agent:openssh-client; do
+  cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need_apt[*]}; run as root or install them" >&2; exit 1
   fi
+  # Installing openssh-server must not start a system-wide sshd: the tests start their own, on loopback.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(printf '%s\n' "${need_apt[@]}" | sort -u)
 fi
 
 if ! command -v go >/dev/null 2>&1; then
