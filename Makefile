@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/kforge
 EXAMPLES := $(sort $(dir $(wildcard examples/*/*.hcl)))
 
-.PHONY: all deps build demo test lint fmt fmt-check vet staticcheck unit fuzz clean
+.PHONY: all deps build demo test lint fmt fmt-check vet staticcheck unit fuzz bench clean
 
 all: build
 
@@ -48,6 +48,11 @@ fmt:
 FUZZTIME ?= 30s
 fuzz: deps
 	go test ./config -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+
+# Benchmarks print their figures (rates, ratios, round trips); compare ratios, the machine is shared and noisy.
+BENCHTIME ?= 1x
+bench: deps
+	go test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 
 clean:
 	rm -rf bin
