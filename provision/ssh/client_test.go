@@ -7,11 +7,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/provision/remote"
@@ -246,4 +249,61 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestKeyTypes logs in with ecdsa and rsa keys as well as ed25519 (the harness's default).
+func TestKeyTypes(t *testing.T) {
+	root := sshdtest.Root(t)
+	srv := sshdtest.Start(t, sshdtest.Options{Users: []*sshdtest.User{root}})
+	d, _ := testDialer(t, srv)
+	for _, kt := range [][]string{{"ecdsa", "-b", "256"}, {"rsa", "-b", "3072"}} {
+		file := filepath.Join(t.TempDir(), "id_"+kt[0])
+		args := append([]string{"-q", "-N", "", "-f", file, "-t"}, kt...)
+		if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen %v: %v %s", kt, err, out)
+		}
+		pubText, err := os.ReadFile(file + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey(pubText)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Authorize(t, "root", pub)
+		target := targetOf(kt[0], srv, root)
+		target.PrivateKeyFile = file
+		if got := run(t, dial(t, d, target), "echo "+kt[0], false); got != kt[0] {
+			t.Errorf("%s: %q", kt[0], got)
+		}
+	}
+}
+
+// TestKeepaliveClosesAHungConnection: a host that stops answering is noticed within a few keepalive intervals,
+// and the command waiting on it fails instead of hanging.
+func TestKeepaliveClosesAHungConnection(t *testing.T) {
+	user := sshdtest.SystemUser(t, sshdtest.SudoNone)
+	srv := sshdtest.Start(t, sshdtest.Options{Users: []*sshdtest.User{user}})
+	d, _ := testDialer(t, srv)
+	d.Keepalive = 100 * time.Millisecond
+	target := targetOf("frozen", srv, user)
+	target.Sudo = false
+	c := dial(t, d, target)
+	run(t, c, "true", false)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), remote.Command{Name: "long", Script: "sleep 20"})
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	srv.FreezeConnections(t)
+	select {
+	case err := <-errc:
+		var he *remote.HostError
+		if !errors.As(err, &he) || he.Host != "frozen" || !strings.Contains(err.Error(), "connection lost") {
+			t.Errorf("error = %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a hung host hung the command too")
+	}
 }

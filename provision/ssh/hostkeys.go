@@ -26,10 +26,14 @@ type UnknownHostError struct {
 }
 
 func (e *UnknownHostError) Error() string {
+	into := e.WriteFile
+	if into == "" {
+		into = "a known_hosts file"
+	}
 	return fmt.Sprintf("host key of %s (%s) is not known: it offers %s, which no known_hosts file lists (%s). "+
 		"Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it to %s, "+
 		"or set host_key_policy = \"accept-new\" to trust it on first use",
-		e.Addr, e.Host, e.Fingerprint, strings.Join(e.Files, ", "), e.WriteFile)
+		e.Addr, e.Host, e.Fingerprint, strings.Join(e.Files, ", "), into)
 }
 
 // ChangedHostKeyError: a host offers a key other than the one recorded for it. Never accepted.

@@ -500,3 +500,26 @@ func logTail(path string, offset int64, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// FreezeConnections stops (SIGSTOP) the processes serving the current connections, as a host that hangs
+// would; the listener keeps running. The returned func resumes them; t.Cleanup resumes them too.
+func (s *Server) FreezeConnections(t testing.TB) (resume func()) {
+	t.Helper()
+	pids, err := descendants(s.PID)
+	if err != nil {
+		t.Fatalf("sshdtest: freeze: %v", err)
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
+		})
+	}
+	t.Cleanup(resume)
+	return resume
+}
