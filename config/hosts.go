@@ -106,7 +106,8 @@ func (b *builder) host(blk *hcl.Block, body hcl.Body, ctx *hcl.EvalContext, key 
 		return
 	}
 	h := Host{DeclRange: blk.DefRange, Key: key, Labels: raw.Labels}
-	src := hostSource{nameRange: blk.LabelRanges[0], addressRange: raw.AddressRange,
+	src := &h.src
+	*src = hostSource{nameRange: blk.LabelRanges[0], addressRange: raw.AddressRange,
 		internalRange: raw.InternalAddressRange, rolesRange: raw.RolesRange}
 	h.Name = blk.Labels[0]
 	if key != "" {
@@ -137,16 +138,17 @@ func (b *builder) host(blk *hcl.Block, body hcl.Body, ctx *hcl.EvalContext, key 
 	}
 	seen := map[Role]bool{}
 	for _, r := range raw.Roles {
-		if err := oneOf(r, roleNames()); err != nil {
+		role, err := ParseRole(r)
+		if err != nil {
 			b.errorAt(raw.RolesRange, "Unknown role", err.Error())
 			continue
 		}
-		if !seen[Role(r)] {
-			seen[Role(r)] = true
-			h.Roles = append(h.Roles, Role(r))
+		if !seen[role] {
+			seen[role] = true
+			h.Roles = append(h.Roles, role)
 		}
 	}
-	sortRoles(h.Roles)
+	SortRoles(h.Roles)
 
 	for _, k := range sortedKeys(raw.Labels) {
 		if err := checkLabelKey(k); err != nil {
@@ -166,7 +168,14 @@ func (b *builder) host(blk *hcl.Block, body hcl.Body, ctx *hcl.EvalContext, key 
 
 	h.SSH = b.sshSettings(mergeSSH(b.sshDefaults, raw.SSH))
 	b.cluster.Hosts = append(b.cluster.Hosts, h)
-	b.sources = append(b.sources, src)
+}
+
+// ParseRole reads a role name, suggesting the closest one when it is misspelt.
+func ParseRole(s string) (Role, error) {
+	if err := oneOf(s, roleNames()); err != nil {
+		return "", err
+	}
+	return Role(s), nil
 }
 
 func roleNames() []string {

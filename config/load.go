@@ -141,7 +141,6 @@ type builder struct {
 	cluster     *Cluster
 	diags       hcl.Diagnostics
 	sshDefaults sshBlock
-	sources     []hostSource // parallel to cluster.Hosts
 
 	// declErrors says a variable or local is wrong; values built from it are unknown, the hosts may be
 	// incomplete, and unknown tracks the expressions whose value is unknown so that nothing else is said about them.
@@ -216,7 +215,7 @@ func (b *builder) decode(blocks map[string][]*hcl.Block, known []string) {
 	b.artifacts(art, artRange)
 	b.providers(blocks["provider"], known)
 	if !b.declErrors {
-		b.topology()
+		b.diags = append(b.diags, topology(b.cluster, len(b.cluster.Providers) == 0)...)
 	}
 }
 
@@ -256,7 +255,7 @@ func (b *builder) providers(blocks []*hcl.Block, known []string) {
 			continue
 		}
 		seen[name] = pb
-		b.cluster.Providers = append(b.cluster.Providers, Provider{Name: name, Body: pb.Body, DeclRange: pb.DefRange})
+		b.cluster.Providers = append(b.cluster.Providers, Provider{Name: name, Body: pb.Body, DeclRange: pb.DefRange, EvalContext: b.ctx})
 	}
 }
 

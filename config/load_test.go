@@ -340,3 +340,44 @@ func TestMissingPath(t *testing.T) {
 		t.Errorf("diags = %v", diags)
 	}
 }
+
+func TestProviderHostsAreCheckedWithTheRest(t *testing.T) {
+	dir := writeConfig(t, map[string]string{"main.hcl": `
+cluster "x" {}
+provider "lab" {
+  name = "dev"
+}
+host "extra" {
+  address = "198.18.0.50"
+  roles   = ["worker"]
+}
+`})
+	load := func() *Cluster {
+		c, diags := NewLoader().Load(Options{Path: dir, Providers: []string{"lab"}})
+		if diags.HasErrors() {
+			t.Fatalf("load: %v", diags)
+		}
+		return c
+	}
+	c := load()
+	if len(c.Providers) != 1 || c.Providers[0].EvalContext == nil {
+		t.Fatalf("providers: %+v", c.Providers)
+	}
+	// The provider's hosts lack a control plane: reported at the provider block.
+	diags := c.AddProviderHosts(map[string][]Host{"lab": {{Name: "h1", Address: "198.18.0.11", Roles: []Role{RoleWorker}}}})
+	if len(diags) != 2 || diags[0].Summary != "No control-plane host" || diags[0].Subject.Start.Line != 2 {
+		t.Errorf("diags = %v", diags)
+	}
+	// An address used twice across a provider and a host block.
+	c = load()
+	diags = c.AddProviderHosts(map[string][]Host{"lab": {
+		{Name: "h1", Address: "198.18.0.11", Roles: []Role{RoleEtcd, RoleControlPlane}},
+		{Name: "h2", Address: "198.18.0.50", Roles: []Role{RoleWorker}, SSH: SSH{Port: 22}},
+	}})
+	if len(diags) != 1 || diags[0].Summary != "Duplicate host address" || diags[0].Subject.Start.Line != 3 {
+		t.Errorf("diags = %v", diags)
+	}
+	if got := c.Hosts[1].Roles; got[0] != RoleControlPlane {
+		t.Errorf("roles not sorted: %v", got)
+	}
+}

@@ -104,9 +104,12 @@ type Host struct {
 	Taints          []Taint
 	SSH             SSH
 
-	// DeclRange is the host block (for a for_each instance, the block that made it); Key is its for_each key.
+	// DeclRange is the host block (for a for_each instance, the block that made it, for a provider's host the
+	// provider block); Key is its for_each key.
 	DeclRange hcl.Range
 	Key       string
+
+	src hostSource // where its attributes are written, for diagnostics that compare hosts
 }
 
 // Has reports whether the host has the role.
@@ -208,11 +211,13 @@ type Artifacts struct {
 	SHA256 map[string]string
 }
 
-// Provider is a provider block; its body is decoded by the provider of that name.
+// Provider is a provider block; its body is decoded by the provider of that name, with EvalContext (variables,
+// locals and functions, as everywhere in the configuration).
 type Provider struct {
-	Name      string
-	Body      hcl.Body
-	DeclRange hcl.Range
+	Name        string
+	Body        hcl.Body
+	DeclRange   hcl.Range
+	EvalContext *hcl.EvalContext
 }
 
 // RoleCounts counts hosts per role, for summaries.
@@ -226,7 +231,8 @@ func (c *Cluster) RoleCounts() map[Role]int {
 	return out
 }
 
-func sortRoles(rs []Role) {
+// SortRoles puts roles in their canonical order: control-plane, etcd, worker.
+func SortRoles(rs []Role) {
 	rank := map[Role]int{}
 	for i, r := range knownRoles {
 		rank[r] = i

@@ -10,24 +10,40 @@ import (
 	"github.com/kforge/kforge/config/netcalc"
 )
 
-// topology checks the hosts against each other and against the cluster's ranges.
-func (b *builder) topology() {
-	c := b.cluster
+// AddProviderHosts adds the hosts that providers stand for (by provider name, in the order of the provider
+// blocks) and checks the whole set of hosts as Load does for a configuration without providers. A provider's
+// hosts point at its block in diagnostics.
+func (c *Cluster) AddProviderHosts(byProvider map[string][]Host) hcl.Diagnostics {
+	for _, p := range c.Providers {
+		for _, h := range byProvider[p.Name] {
+			r := p.DeclRange
+			h.DeclRange, h.src = r, hostSource{nameRange: r, addressRange: r, internalRange: r, rolesRange: r}
+			SortRoles(h.Roles)
+			c.Hosts = append(c.Hosts, h)
+		}
+	}
+	return topology(c, true)
+}
+
+// topology checks the hosts against each other and against the cluster's ranges; roles only when complete
+// says every host is known (providers' hosts come later).
+func topology(c *Cluster, complete bool) hcl.Diagnostics {
+	b := &builder{cluster: c, unknown: map[hcl.Range]bool{}}
 	names := map[string]int{}
 	dials := map[string]int{}
 	clusterAddrs := map[string]int{}
 	for i, h := range c.Hosts {
-		src := b.sources[i]
+		src := h.src
 		if j, ok := names[h.Name]; ok {
 			b.errorAt(src.nameRange, "Duplicate host name",
-				fmt.Sprintf("Host %q is already defined at %s.", h.Name, b.sources[j].nameRange))
+				fmt.Sprintf("Host %q is already defined at %s.", h.Name, c.Hosts[j].src.nameRange))
 		} else {
 			names[h.Name] = i
 		}
 		dial := fmt.Sprintf("%s:%d", h.Address, h.SSH.Port)
 		if j, ok := dials[dial]; ok {
 			b.errorAt(src.addressRange, "Duplicate host address",
-				fmt.Sprintf("Hosts %q and %q are both reached at %s (host %q is at %s).", c.Hosts[j].Name, h.Name, dial, c.Hosts[j].Name, b.sources[j].addressRange))
+				fmt.Sprintf("Hosts %q and %q are both reached at %s (host %q is at %s).", c.Hosts[j].Name, h.Name, dial, c.Hosts[j].Name, c.Hosts[j].src.addressRange))
 		} else {
 			dials[dial] = i
 			if j, ok := clusterAddrs[h.ClusterAddress()]; ok {
@@ -48,9 +64,8 @@ func (b *builder) topology() {
 		}
 	}
 
-	// Hosts from providers are only known later; the role checks then belong to whoever resolves them.
-	if len(c.Providers) > 0 && len(c.Hosts) == 0 {
-		return
+	if !complete {
+		return b.diags
 	}
 	clusterRange := c.DeclRange
 	controlPlanes, etcd := c.HostsWith(RoleControlPlane), c.HostsWith(RoleEtcd)
@@ -61,7 +76,7 @@ func (b *builder) topology() {
 		b.topologyError(clusterRange, "No etcd host", `At least one host needs the "etcd" role (usually the control-plane hosts).`)
 	}
 	if n := len(etcd); n > 0 && n%2 == 0 {
-		last := b.sources[indexOf(c.Hosts, etcd[n-1].Name)].rolesRange
+		last := etcd[n-1].src.rolesRange
 		b.warnAt(last, "Even number of etcd members",
 			fmt.Sprintf("%d etcd members tolerate no more failures than %d would (quorum is %d); use an odd number.", n, n-1, n/2+1))
 	}
@@ -71,6 +86,7 @@ func (b *builder) topology() {
 				len(controlPlanes), hostNames(controlPlanes)))
 	}
 	b.checkNodeCapacity()
+	return b.diags
 }
 
 func (b *builder) topologyError(rng hcl.Range, summary, detail string) {
@@ -102,15 +118,6 @@ func (b *builder) checkNodeCapacity() {
 		b.warnAt(c.DeclRange, "Node pod range smaller than max_pods",
 			fmt.Sprintf("A /%d gives each node %d pod addresses, fewer than max_pods = %d.", c.NodePodCIDRSize, perNode.Int64()-2, c.Kubelet.MaxPods))
 	}
-}
-
-func indexOf(hosts []Host, name string) int {
-	for i, h := range hosts {
-		if h.Name == name {
-			return i
-		}
-	}
-	return -1
 }
 
 func hostNames(hosts []Host) string {
