@@ -158,7 +158,7 @@ func (b *builder) host(blk *hcl.Block, body hcl.Body, ctx *hcl.EvalContext, key 
 		}
 	}
 	for _, t := range raw.Taints {
-		taint, err := parseTaint(t)
+		taint, err := ParseTaint(t)
 		if err != nil {
 			b.errorAt(raw.TaintsRange, "Invalid taint", err.Error()+".")
 			continue

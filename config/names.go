@@ -60,8 +60,8 @@ func checkLabelValue(v string) error {
 	return nil
 }
 
-// parseTaint reads key[=value]:Effect.
-func parseTaint(s string) (Taint, error) {
+// ParseTaint reads key[=value]:Effect.
+func ParseTaint(s string) (Taint, error) {
 	kv, effect, ok := strings.Cut(s, ":")
 	if !ok {
 		return Taint{}, fmt.Errorf("taint %q must look like key=value:Effect or key:Effect", s)

@@ -67,7 +67,13 @@ func (d *Dialer) hostKeysFor(t Target) *hostKeys {
 			files = append(files, f)
 		}
 	}
-	return &hostKeys{target: t, files: files, writeFile: d.KnownHostsFile}
+	// accept-new records into the host's own known_hosts file when it has one (a Vagrant box's, whose
+	// 127.0.0.1:2222 stands for another machine each time a box is recreated), kforge's otherwise.
+	write := d.KnownHostsFile
+	if t.KnownHostsFile != "" {
+		write = t.KnownHostsFile
+	}
+	return &hostKeys{target: t, files: files, writeFile: write}
 }
 
 func contains(xs []string, x string) bool {

@@ -83,6 +83,24 @@ func TestAcceptNewRecordsThenAChangedKeyIsRefused(t *testing.T) {
 	}
 }
 
+// TestAcceptNewRecordsIntoTheHostsOwnFile: a host with its own known_hosts file is recorded there, not in
+// kforge's file.
+func TestAcceptNewRecordsIntoTheHostsOwnFile(t *testing.T) {
+	root := sshdtest.Root(t)
+	srv := sshdtest.Start(t, sshdtest.Options{Users: []*sshdtest.User{root}})
+	d, _ := testDialer(t)
+	target := targetOf("box", srv, root)
+	target.HostKeyPolicy = config.HostKeyAcceptNew
+	target.KnownHostsFile = filepath.Join(t.TempDir(), "vagrant", "box.known_hosts")
+	dial(t, d, target).Close()
+	if data, err := os.ReadFile(target.KnownHostsFile); err != nil || strings.Count(string(data), "\n") != 1 {
+		t.Errorf("host's file: %q %v", data, err)
+	}
+	if _, err := os.Stat(d.KnownHostsFile); err == nil {
+		t.Error("kforge's own file was written")
+	}
+}
+
 // TestHostWithSeveralKeyTypes: known_hosts records only the host's ECDSA key; the host also has ed25519, which
 // it would offer first. That is not a changed key.
 func TestHostWithSeveralKeyTypes(t *testing.T) {

@@ -19,7 +19,7 @@ type Target struct {
 	UseAgent       bool
 	Sudo           bool
 	HostKeyPolicy  config.HostKeyPolicy
-	// KnownHostsFile is checked in addition to the Dialer's files.
+	// KnownHostsFile is checked in addition to the Dialer's files, and is where accept-new records this host.
 	KnownHostsFile string
 	ConnectTimeout time.Duration
 	// Bastion is the jump host the connection goes through, checked with its own host key.
