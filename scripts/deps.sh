@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command:package pairs. openssh-server and sudo are for the SSH tests, which start their own sshd processes.
+# command:package pairs. openssh-server and sudo are for the SSH tests, which start their own sshd processes;
+# debootstrap, systemd-container and zstd make the local lab hosts.
 need_apt=()
-for cmd_pkg in make:make git:git /usr/sbin/sshd:openssh-server sudo:sudo scp:openssh-client ssh-agent:openssh-client; do
+for cmd_pkg in make:make git:git /usr/sbin/sshd:openssh-server sudo:sudo scp:openssh-client ssh-agent:openssh-client \
+    debootstrap:debootstrap systemd-nspawn:systemd-container zstd:zstd ip:iproute2; do
   cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -11,6 +11,8 @@ import (
 
 	"github.com/kforge/kforge/cmd/kforge/internal/views"
 	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/providers"
+	"github.com/kforge/kforge/providers/lab"
 )
 
 // Exit codes, Terraform's where Terraform has one.
@@ -60,7 +62,7 @@ func (a *app) root() *cobra.Command {
 	pf.BoolVar(&a.noColor, "no-color", false, "no colour in output (also: NO_COLOR)")
 	pf.StringArrayVar(&a.vars, "var", nil, "set a variable: NAME=VALUE (repeatable; beats KFORGE_VAR_NAME and *.kfvars)")
 	pf.StringArrayVar(&a.varFiles, "var-file", nil, "read variables from a .kfvars file (repeatable)")
-	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd())
+	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd(), a.labCmd())
 	return root
 }
 
@@ -83,7 +85,13 @@ func (a *app) execute(args []string) int {
 // loadOptions turns the global flags into what the config loader needs.
 func (a *app) loadOptions(path string) config.Options {
 	home, _ := os.UserHomeDir()
-	return config.Options{Path: path, Vars: a.vars, VarFiles: a.varFiles, Env: a.env, Home: home}
+	return config.Options{Path: path, Vars: a.vars, VarFiles: a.varFiles, Env: a.env, Home: home,
+		Providers: a.providers().Names()}
+}
+
+// providers are the host providers this build has.
+func (a *app) providers() providers.Registry {
+	return providers.Registry{"lab": lab.Provider{Manager: a.labManager(nil)}}
 }
 
 // statePath is --state, or .kforge beside the configuration.

@@ -22,6 +22,13 @@ Nothing on any host is contacted.`,
 			}
 			loader := config.NewLoader()
 			cluster, diags := loader.Load(a.loadOptions(path))
+			if cluster != nil {
+				// Provider blocks are checked as written; their hosts are looked up when planning, not here.
+				diags = append(diags, a.providers().Validate(cluster)...)
+				if diags.HasErrors() {
+					cluster = nil
+				}
+			}
 			var v views.Validate = &views.ValidateHuman{Out: a.stdout, Err: a.stderr, Term: a.terminal(a.stderr)}
 			if a.json {
 				v = &views.ValidateJSON{Out: a.stdout}

@@ -67,7 +67,7 @@ func (v *ValidateHuman) Result(r ValidateResult) error {
 	}
 	fmt.Fprintf(&b, "  %-14s      pods %s, services %s\n", "networks", s.PodCIDR, s.ServiceCIDR)
 	for _, p := range s.Providers {
-		fmt.Fprintf(&b, "  %-14s      %s\n", "provider", p)
+		fmt.Fprintf(&b, "  %-14s      %s (its hosts are looked up when planning)\n", "provider", p)
 	}
 	fmt.Fprintf(&b, "  %-14s      %s\n", "state", r.StateDir)
 	_, err := io.WriteString(v.Out, b.String())

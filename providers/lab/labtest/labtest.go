@@ -1,0 +1,93 @@
+// Package labtest gives a test package one lab, brought up on first use and always taken down: call Main from
+// TestMain and Get from the tests that need hosts. Without root or systemd-nspawn those tests skip, saying why.
+package labtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kforge/kforge/providers/lab"
+)
+
+// Fixture is one package's lab. Names must differ between packages, whose tests run at the same time.
+type Fixture struct {
+	Name  string
+	Hosts int
+
+	manager *lab.Manager
+	once    sync.Once
+	lab     *lab.Lab
+	skip    string
+	err     error
+}
+
+// New describes the package's lab; nothing happens until the first Get.
+func New(name string, hosts int) *Fixture {
+	return &Fixture{Name: name, Hosts: hosts, manager: &lab.Manager{Paths: lab.DefaultPaths()}}
+}
+
+// Manager is the lab manager the fixture uses, for tests of the lab itself.
+func (f *Fixture) Manager() *lab.Manager { return f.manager }
+
+// Get returns the lab, bringing it up the first time; it skips the test when this machine cannot have labs.
+func (f *Fixture) Get(t testing.TB) *lab.Lab {
+	t.Helper()
+	f.once.Do(func() {
+		if err := lab.Preflight(); err != nil {
+			f.skip = "no lab hosts on this machine: " + err.Error()
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		res, err := f.manager.Up(ctx, lab.UpOptions{Name: f.Name, Hosts: f.Hosts})
+		if err != nil {
+			f.err = err
+			return
+		}
+		f.lab = res.Lab
+	})
+	switch {
+	case f.skip != "":
+		t.Skip(f.skip)
+	case f.err != nil:
+		t.Fatalf("lab %s: %v", f.Name, f.err)
+	}
+	return f.lab
+}
+
+// Main runs the package's tests and then takes the lab down, also when the run is interrupted (SIGINT,
+// SIGTERM). A run that was killed outright leaves its lab behind; the next Get clears it before starting.
+func (f *Fixture) Main(m *testing.M) int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "labtest: %v: taking lab %s down\n", s, f.Name)
+		f.down()
+		os.Exit(1)
+	}()
+	code := m.Run()
+	if err := f.down(); err != nil {
+		fmt.Fprintf(os.Stderr, "labtest: taking lab %s down: %v\n", f.Name, err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func (f *Fixture) down() error {
+	if f.lab == nil && f.err == nil {
+		return nil // never brought up
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := f.manager.Down(ctx, f.Name)
+	return err
+}
