@@ -13,9 +13,9 @@ import (
 
 	"github.com/kforge/kforge/cmd/kforge/internal/views"
 	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/providers/lab"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/ssh"
-	"github.com/kforge/kforge/providers/lab"
 )
 
 func (a *app) labCmd() *cobra.Command {
@@ -174,4 +174,3 @@ func changeStrings(cs []lab.Change) []string {
 	}
 	return out
 }
-

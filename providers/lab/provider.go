@@ -81,7 +81,7 @@ func (p Provider) Hosts(_ context.Context, b config.Provider, _ providers.Env) (
 	for name, s := range settings {
 		if !names[name] {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No such lab host",
-				Detail: fmt.Sprintf("Lab %q has no host %q (it has %d hosts, %s-1 to %s-%d).", l.Name, name, len(l.Hosts), l.Name, l.Name, len(l.Hosts)),
+				Detail:  fmt.Sprintf("Lab %q has no host %q (it has %d hosts, %s-1 to %s-%d).", l.Name, name, len(l.Hosts), l.Name, l.Name, len(l.Hosts)),
 				Subject: s.DeclRange.Ptr()})
 		}
 	}

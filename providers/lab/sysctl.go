@@ -35,7 +35,9 @@ func readSysctl(key string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-func (m *Manager) savedSysctlsPath() string { return filepath.Join(m.Paths.Root, "machine-sysctls.json") }
+func (m *Manager) savedSysctlsPath() string {
+	return filepath.Join(m.Paths.Root, "machine-sysctls.json")
+}
 
 // applySysctls sets what the kubelet needs and records what was there before, once (a second lab finds the
 // record and keeps it, so the original values survive).
