@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(fixture.Main(m)) }
 
 // sshRun runs a command on a lab host with OpenSSH itself, checking the host key strictly against the lab's
 // known_hosts, as a user would.
-func sshRun(t *testing.T, l *lab.Lab, h lab.Host, command string) string {
+func sshRun(t testing.TB, l *lab.Lab, h lab.Host, command string) string {
 	t.Helper()
 	out, err := exec.Command("ssh", "-i", l.KeyFile, "-o", "UserKnownHostsFile="+l.KnownHostsFile, "-o", "StrictHostKeyChecking=yes",
 		"-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "root@"+h.Address.String(), command).CombinedOutput()
@@ -106,29 +106,7 @@ func TestDownLeavesNothing(t *testing.T) {
 			t.Fatalf("down #%d: %v", i+1, err)
 		}
 	}
-	var left []string
-	for _, h := range l.Hosts {
-		if out, _ := exec.Command("pgrep", "-f", "-M "+h.Name+" ").Output(); len(out) > 0 {
-			left = append(left, "process: "+strings.TrimSpace(string(out)))
-		}
-		if _, err := os.Stat("/sys/class/net/vb-" + h.Name); err == nil {
-			left = append(left, "link vb-"+h.Name)
-		}
-	}
-	if _, err := os.Stat("/sys/class/net/" + l.Bridge); err == nil {
-		left = append(left, "bridge "+l.Bridge)
-	}
-	out, _ := exec.Command("find", "/sys/fs/cgroup", "-type", "d", "-path", "*/kforge-lab/"+name+"*").Output()
-	if s := strings.TrimSpace(string(out)); s != "" {
-		left = append(left, "cgroups: "+s)
-	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mounts), l.Dir) {
-		left = append(left, "mount under "+l.Dir)
-	}
-	if _, err := os.Stat(l.Dir); err == nil {
-		left = append(left, "directory "+l.Dir)
-	}
+	left := labtest.Leftovers(l)
 	if len(left) > 0 {
 		t.Errorf("left behind:\n%s", strings.Join(left, "\n"))
 	}

@@ -34,8 +34,8 @@ func parseSSHConfig(out []byte) ([]sshEntry, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		keyword, rest := splitKeyword(line)
-		keyword = strings.ToLower(keyword)
+		written, rest := splitKeyword(line)
+		keyword := strings.ToLower(written)
 		if !knownKeyword(keyword) || (keyword != "host" && cur < 0) {
 			continue
 		}
@@ -44,7 +44,7 @@ func parseSSHConfig(out []byte) ([]sshEntry, error) {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		if len(args) == 0 {
-			return nil, fmt.Errorf("line %d: %s without a value", n, keyword)
+			return nil, fmt.Errorf("line %d: %s without a value", n, written)
 		}
 		if keyword == "host" {
 			if len(args) != 1 {

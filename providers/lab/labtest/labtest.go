@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -90,4 +92,32 @@ func (f *Fixture) down() error {
 	defer cancel()
 	_, err := f.manager.Down(ctx, f.Name)
 	return err
+}
+
+// Leftovers lists what of lab l is still on the machine: processes, veths, the bridge, cgroups, mounts and
+// its directory. Empty after a complete lab down.
+func Leftovers(l *lab.Lab) []string {
+	var left []string
+	for _, h := range l.Hosts {
+		if out, _ := exec.Command("pgrep", "-f", "-M "+h.Name+" ").Output(); len(out) > 0 {
+			left = append(left, "process: "+strings.TrimSpace(string(out)))
+		}
+		if _, err := os.Stat("/sys/class/net/vb-" + h.Name); err == nil {
+			left = append(left, "link vb-"+h.Name)
+		}
+	}
+	if _, err := os.Stat("/sys/class/net/" + l.Bridge); err == nil {
+		left = append(left, "bridge "+l.Bridge)
+	}
+	out, _ := exec.Command("find", "/sys/fs/cgroup", "-type", "d", "-path", "*/kforge-lab/"+l.Name+"*").Output()
+	if s := strings.TrimSpace(string(out)); s != "" {
+		left = append(left, "cgroups: "+s)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), l.Dir) {
+		left = append(left, "mount under "+l.Dir)
+	}
+	if _, err := os.Stat(l.Dir); err == nil {
+		left = append(left, "directory "+l.Dir)
+	}
+	return left
 }
