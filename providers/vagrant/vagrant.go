@@ -247,9 +247,10 @@ func (p Provider) sshConfig(ctx context.Context, exe string, s *settings) ([]byt
 	}
 	cmd := exec.CommandContext(ctx, exe, append([]string{"ssh-config"}, names...)...)
 	cmd.Dir = s.dir
-	// VAGRANT_CWD would make vagrant look for the Vagrantfile elsewhere than dir says. The version check is a
-	// network call on every run whose notices would land in the output kforge parses.
-	cmd.Env = append(os.Environ(), "VAGRANT_CWD="+s.dir, "VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1")
+	// An inherited VAGRANT_CWD would make vagrant look for the Vagrantfile elsewhere than dir says, and an
+	// inherited PWD would name kforge's directory. The version check is a network call on every run whose
+	// notices would land in the output kforge parses.
+	cmd.Env = append(os.Environ(), "PWD="+s.dir, "VAGRANT_CWD="+s.dir, "VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_NO_COLOR=1")
 	// vagrant starts helpers (VBoxManage) that can outlive it holding the pipes; do not wait on them forever.
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
