@@ -255,7 +255,7 @@ func (b *builder) providers(blocks []*hcl.Block, known []string) {
 			continue
 		}
 		seen[name] = pb
-		b.cluster.Providers = append(b.cluster.Providers, Provider{Name: name, Body: pb.Body, DeclRange: pb.DefRange, EvalContext: b.ctx})
+		b.cluster.Providers = append(b.cluster.Providers, Provider{Name: name, Body: pb.Body, DeclRange: pb.DefRange, EvalContext: b.ctx, Paths: b.paths})
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/kforge/kforge/config/funcs"
 )
 
 // Cluster is the validated model of a configuration: every value is defaulted, parsed and checked.
@@ -218,6 +220,8 @@ type Provider struct {
 	Body        hcl.Body
 	DeclRange   hcl.Range
 	EvalContext *hcl.EvalContext
+	// Paths resolves paths in the block as everywhere in the configuration.
+	Paths funcs.Paths
 }
 
 // RoleCounts counts hosts per role, for summaries.

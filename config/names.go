@@ -18,6 +18,9 @@ var (
 	sha256Hex      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
+// CheckNodeName accepts what Kubernetes accepts as a node name, for hosts that providers name.
+func CheckNodeName(name string) error { return checkDNSSubdomain(name) }
+
 // checkDNSSubdomain accepts what Kubernetes accepts as a node or object name.
 func checkDNSSubdomain(s string) error {
 	if len(s) == 0 || len(s) > 253 {

@@ -104,6 +104,9 @@ func DecodeHostBlocks(blocks []HostBlock) (map[string]HostSettings, hcl.Diagnost
 			continue
 		}
 		s := HostSettings{Labels: b.Labels, DeclRange: b.DefRange}
+		if err := config.CheckNodeName(b.Name); err != nil {
+			diags = append(diags, errorAt(b.DefRange, "Invalid host name", fmt.Sprintf("Host name %q %s; it becomes the Kubernetes node name.", b.Name, err)))
+		}
 		if len(b.Roles) == 0 {
 			diags = append(diags, errorAt(b.RolesRange, "Host without roles", fmt.Sprintf("Host %q needs at least one role.", b.Name)))
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/providers"
 	"github.com/kforge/kforge/providers/lab"
+	"github.com/kforge/kforge/providers/vagrant"
 )
 
 // Exit codes, Terraform's where Terraform has one.
@@ -91,7 +92,7 @@ func (a *app) loadOptions(path string) config.Options {
 
 // providers are the host providers this build has.
 func (a *app) providers() providers.Registry {
-	return providers.Registry{"lab": lab.Provider{Manager: a.labManager(nil)}}
+	return providers.Registry{"lab": lab.Provider{Manager: a.labManager(nil)}, "vagrant": vagrant.Provider{}}
 }
 
 // statePath is --state, or .kforge beside the configuration.

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/config/funcs"
 	"github.com/kforge/kforge/providers"
 )
 
@@ -74,16 +75,13 @@ func decode(b config.Provider) (*settings, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	configDir, err := filepath.Abs(filepath.Dir(b.DeclRange.Filename))
-	if err != nil {
-		return nil, append(diags, errorAt(b.DeclRange, "Cannot locate the configuration", fmt.Sprintf("The directory of %s: %v.", b.DeclRange.Filename, err)))
-	}
+	configDir := b.Paths.Dir
 	s := &settings{dir: configDir, dirRange: b.DeclRange, command: "vagrant", commandRange: b.DeclRange, declRange: b.DeclRange}
 	if raw.Dir != nil {
 		s.dirRange = raw.DirRange
 		if *raw.Dir == "" {
 			diags = append(diags, errorAt(raw.DirRange, "Empty dir", "Set dir to the directory that holds the Vagrantfile, or leave it out to use the configuration's directory."))
-		} else if d, err := resolvePath(configDir, *raw.Dir); err != nil {
+		} else if d, err := b.Paths.Resolve(*raw.Dir); err != nil {
 			diags = append(diags, errorAt(raw.DirRange, "Invalid dir", err.Error()+"."))
 		} else {
 			s.dir = d
@@ -95,7 +93,7 @@ func decode(b config.Provider) (*settings, hcl.Diagnostics) {
 		case v == "":
 			diags = append(diags, errorAt(raw.VagrantRange, "Empty vagrant command", `Set vagrant to the vagrant executable ("/usr/bin/vagrant"), or leave it out to find vagrant on PATH.`))
 		case strings.ContainsRune(v, filepath.Separator) || strings.HasPrefix(v, "~"):
-			p, err := resolvePath(configDir, v)
+			p, err := b.Paths.Resolve(v)
 			if err != nil {
 				diags = append(diags, errorAt(raw.VagrantRange, "Invalid vagrant command", err.Error()+"."))
 			}
@@ -121,10 +119,6 @@ func decode(b config.Provider) (*settings, hcl.Diagnostics) {
 			continue // DecodeHostBlocks has reported the duplicate
 		}
 		taken[hb.Name] = true
-		if !machineNameRe.MatchString(hb.Name) {
-			diags = append(diags, errorAt(hb.DefRange, "Invalid machine name",
-				fmt.Sprintf("%q becomes the Kubernetes node name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, and name the Vagrant machine the same (config.vm.define).", hb.Name)))
-		}
 		if hb.InternalAddress == nil {
 			// Every VirtualBox machine has 10.0.2.15 on its NAT interface, so the address ssh-config gives
 			// (127.0.0.1 and a forwarded port) says nothing about how the machines reach each other.
@@ -134,25 +128,6 @@ func decode(b config.Provider) (*settings, hcl.Diagnostics) {
 		s.hosts = append(s.hosts, machine{name: hb.Name, HostSettings: byName[hb.Name]})
 	}
 	return s, diags
-}
-
-// machineNameRe is what both Vagrant (a machine name) and Kubernetes (a node name) accept.
-var machineNameRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
-
-// resolvePath makes p absolute the way configuration paths are: ~ is the home directory, anything else
-// relative belongs to the configuration's directory.
-func resolvePath(configDir, p string) (string, error) {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("cannot expand ~ in %q: %w", p, err)
-		}
-		return filepath.Join(home, p[1:]), nil
-	}
-	if filepath.IsAbs(p) {
-		return filepath.Clean(p), nil
-	}
-	return filepath.Join(configDir, p), nil
 }
 
 // Hosts runs `vagrant ssh-config` for the machines of the block and returns one host per host block, in
@@ -203,7 +178,7 @@ func (p Provider) Hosts(ctx context.Context, b config.Provider, env providers.En
 				fmt.Sprintf("vagrant ssh-config in %s printed nothing for machine %q; check that the Vagrantfile defines it (`vagrant status`).", s.dir, m.name)))
 			continue
 		}
-		h, d := hostFor(m, e, s.dir, dotVagrant, stateDir)
+		h, d := hostFor(m, e, funcs.Paths{Dir: s.dir, Home: b.Paths.Home}, dotVagrant, stateDir)
 		if d != nil {
 			diags = append(diags, d)
 			continue
@@ -222,12 +197,16 @@ func (s *settings) lookPath() (string, *hcl.Diagnostic) {
 	if err == nil {
 		return exe, nil
 	}
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		err = ee.Err // the command is named in the message already
+	}
 	if !s.commandSet {
 		return "", errorAt(s.commandRange, "Vagrant not found",
-			fmt.Sprintf(`kforge runs "vagrant ssh-config" to find the machines, and there is no vagrant on PATH (%v). Install Vagrant, or set vagrant = "/path/to/vagrant" in this block.`, err))
+			fmt.Sprintf("kforge runs `vagrant ssh-config` to find the machines, and there is no vagrant on PATH (%v). Install Vagrant, or set vagrant = \"/path/to/vagrant\" in this block.", err))
 	}
 	return "", errorAt(s.commandRange, "Vagrant not found",
-		fmt.Sprintf("%v. Set vagrant to the path of the vagrant executable, or leave it out to find vagrant on PATH.", err))
+		fmt.Sprintf("%s is not an executable (%v). Set vagrant to the path of the vagrant executable, or leave it out to find vagrant on PATH.", s.command, err))
 }
 
 // maxStderr bounds how much of vagrant's error output a diagnostic quotes.
@@ -281,10 +260,10 @@ func (p Provider) sshConfig(ctx context.Context, exe string, s *settings) ([]byt
 }
 
 // hostFor makes the host for machine m from what ssh-config said about it.
-func hostFor(m machine, e sshEntry, runDir, dotVagrant, stateDir string) (config.Host, *hcl.Diagnostic) {
+func hostFor(m machine, e sshEntry, runDir funcs.Paths, dotVagrant, stateDir string) (config.Host, *hcl.Diagnostic) {
 	if e.ProxyCommand != "" && !strings.EqualFold(e.ProxyCommand, "none") {
 		return config.Host{}, errorAt(m.DeclRange, "ProxyCommand not supported",
-			fmt.Sprintf("Vagrant reaches machine %q through ProxyCommand %s; kforge connects to hosts directly and does not run proxy commands. Use a Vagrant provider or network that makes sshd reachable from this machine.", m.name, e.ProxyCommand))
+			fmt.Sprintf("Vagrant reaches machine %q through ProxyCommand `%s`; kforge connects to hosts directly and does not run proxy commands. Use a Vagrant provider or network that makes sshd reachable from this machine.", m.name, e.ProxyCommand))
 	}
 	var missing []string
 	for _, f := range []struct {
@@ -297,12 +276,12 @@ func hostFor(m machine, e sshEntry, runDir, dotVagrant, stateDir string) (config
 	}
 	if len(missing) > 0 {
 		return config.Host{}, errorAt(m.DeclRange, "Incomplete vagrant ssh-config",
-			fmt.Sprintf("vagrant ssh-config gives no %s for machine %q (line %d of its output); kforge needs the address, user, port and key that `vagrant ssh` uses.", strings.Join(missing, ", "), m.name, e.Line))
+			fmt.Sprintf("vagrant ssh-config gives no %s for machine %q (line %d of its output); kforge needs the address, user, port and key that `vagrant ssh` uses.", orList(missing), m.name, e.Line))
 	}
 	key := ""
 	for _, f := range e.IdentityFiles {
 		// Vagrant prints absolute paths; a relative one would be relative to where vagrant ran.
-		p, err := resolvePath(runDir, f)
+		p, err := runDir.Resolve(f)
 		if err != nil {
 			continue
 		}
@@ -336,6 +315,14 @@ func hostFor(m machine, e sshEntry, runDir, dotVagrant, stateDir string) (config
 		},
 		DeclRange: m.DeclRange,
 	}, nil
+}
+
+// orList joins words as a sentence lists alternatives: "a", "a or b", "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // machineID names the known_hosts file of a machine after the id its Vagrant provider gave it. Every machine is

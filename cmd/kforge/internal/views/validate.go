@@ -54,6 +54,9 @@ func (v *ValidateHuman) Result(r ValidateResult) error {
 	}
 	fmt.Fprintf(&b, ".\n\ncluster %q: Kubernetes %s, %s\n", s.Name, s.KubernetesVersion, plural(s.HostCount, "host"))
 	for _, role := range s.Roles {
+		if len(role.Hosts) == 0 {
+			continue
+		}
 		names := role.Hosts
 		more := ""
 		if len(names) > namesShown {
