@@ -174,3 +174,55 @@ func TestHostsFileIsAValidConfiguration(t *testing.T) {
 		t.Errorf("hosts: %+v", c.Hosts)
 	}
 }
+
+// TestAKilledRunIsCleanedUpByTheNext kills (SIGKILL, no cleanup possible) a test process that has a lab up,
+// then checks that the next fixture of that name starts cleanly and leaves nothing.
+func TestAKilledRunIsCleanedUpByTheNext(t *testing.T) {
+	if os.Getenv("KFORGE_LABTEST_VICTIM") == "1" {
+		victim := labtest.New("tkill", 1)
+		victim.Get(t)
+		fmt.Println("victim: lab up")
+		time.Sleep(time.Minute) // killed long before this ends
+		return
+	}
+	fixture.Get(t) // skips when labs are impossible here
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAKilledRunIsCleanedUpByTheNext$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "KFORGE_LABTEST_VICTIM=1")
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(out.String(), "victim: lab up") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the victim never brought its lab up:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	m := fixture.Manager()
+	stale, err := m.Load("tkill")
+	if err != nil || !labHostRunning(stale) {
+		t.Fatalf("the killed run should have left a running lab: %v", err)
+	}
+
+	next := labtest.New("tkill", 1)
+	l := next.Get(t)
+	if out := sshRun(t, l, l.Hosts[0], "systemctl is-system-running --wait"); out != "running" {
+		t.Errorf("after recovery: %s", out)
+	}
+	if _, err := m.Down(context.Background(), "tkill"); err != nil {
+		t.Fatal(err)
+	}
+	if left := labtest.Leftovers(l); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func labHostRunning(l *lab.Lab) bool {
+	_, statuses, err := fixture.Manager().Status(l.Name)
+	return err == nil && len(statuses) == 1 && statuses[0].Running
+}

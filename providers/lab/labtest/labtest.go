@@ -47,6 +47,11 @@ func (f *Fixture) Get(t testing.TB) *lab.Lab {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
+		// A run of this package that was killed outright left its lab running: it is this fixture's to remove.
+		if _, err := f.manager.Down(ctx, f.Name); err != nil {
+			f.err = fmt.Errorf("removing what a killed run left: %w", err)
+			return
+		}
 		res, err := f.manager.Up(ctx, lab.UpOptions{Name: f.Name, Hosts: f.Hosts})
 		if err != nil {
 			f.err = err
@@ -64,7 +69,7 @@ func (f *Fixture) Get(t testing.TB) *lab.Lab {
 }
 
 // Main runs the package's tests and then takes the lab down, also when the run is interrupted (SIGINT,
-// SIGTERM). A run that was killed outright leaves its lab behind; the next Get clears it before starting.
+// SIGTERM). A run that was killed outright leaves its lab behind; the next run's Get removes it first.
 func (f *Fixture) Main(m *testing.M) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
