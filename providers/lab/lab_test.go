@@ -1,8 +1,10 @@
 package lab_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,18 +190,37 @@ func TestAKilledRunIsCleanedUpByTheNext(t *testing.T) {
 	fixture.Get(t) // skips when labs are impossible here
 	cmd := exec.Command(os.Args[0], "-test.run=^TestAKilledRunIsCleanedUpByTheNext$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "KFORGE_LABTEST_VICTIM=1")
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(out.String(), "victim: lab up") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the victim never brought its lab up:\n%s", out)
+	ready, lines := make(chan struct{}), make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == "victim: lab up" {
+				close(ready)
+				io.Copy(io.Discard, stdout)
+				return
+			}
+			lines <- sc.Text()
 		}
-		time.Sleep(100 * time.Millisecond)
+		close(lines)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		cmd.Wait()
+		var out []string
+		for l := range lines {
+			out = append(out, l)
+		}
+		t.Fatalf("the victim never brought its lab up:\n%s", strings.Join(out, "\n"))
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
