@@ -113,6 +113,9 @@ func (m *Manager) up(ctx context.Context, opts UpOptions, image string, res *UpR
 	if size == "" {
 		size = "8g"
 	}
+	if err := checkMemory(len(lab.Hosts)); err != nil {
+		return nil, err
+	}
 	hostsDir := filepath.Join(dir, "hosts")
 	if err := os.MkdirAll(hostsDir, 0o755); err != nil {
 		return nil, err
@@ -289,6 +292,28 @@ func waitSSH(ctx context.Context, h Host, logFile string, timeout time.Duration)
 func mount(fstype, source, target, data string) error {
 	if err := syscall.Mount(source, target, fstype, 0, data); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", fstype, target, err)
+	}
+	return nil
+}
+
+// hostRootMiB is what one host's root filesystem takes in RAM (the unpacked image, measured at about 230 MiB),
+// with room for what a node installs later.
+const hostRootMiB = 300
+
+// checkMemory refuses a lab whose root filesystems (tmpfs, so RAM) would not fit, before anything is unpacked.
+func checkMemory(hosts int) error {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return nil // cannot tell; tar will say if it runs out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		var kb uint64
+		if _, err := fmt.Sscanf(line, "MemAvailable: %d kB", &kb); err == nil {
+			if need := uint64(hosts * hostRootMiB); kb/1024 < need {
+				return fmt.Errorf("no space for %d lab hosts: their root filesystems live in RAM (tmpfs) and need about %d MiB; %d MiB are available", hosts, need, kb/1024)
+			}
+			return nil
+		}
 	}
 	return nil
 }
