@@ -17,10 +17,12 @@ deps:
 build: deps
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kforge
 
-# The main job on the embedded default. Until the local lab cluster exists, that is: build kforge and
-# validate every example configuration.
+# The main job on the built-in default. Until kforge bootstraps clusters, that is: build kforge, validate
+# every example configuration, and bring a 3-host local lab up (as root) and down again.
 demo: build
 	@for d in $(EXAMPLES); do echo "== kforge validate $$d"; $(BIN) validate $$d || exit 1; echo; done
+	@echo "== kforge lab up --name demo --hosts 3"
+	@trap '$(BIN) lab down --name demo' EXIT; $(BIN) lab up --name demo --hosts 3
 
 # Everything CI checks, ending with the test runner's summary.
 test: deps fmt-check vet staticcheck unit
