@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -201,6 +202,61 @@ func (b *builder) components(raw clusterBlock) {
 	}
 	if raw.Containerd != nil {
 		c.Containerd.SandboxImage = str(raw.Containerd.SandboxImage, "")
+	}
+	b.pki(raw.PKI)
+}
+
+// Certificate defaults: ECDSA P-256 keys, CAs for 10 years, everything else for 1 year, renewed in its last 30 days.
+const (
+	defaultCAValidity  = 10 * 365 * 24 * time.Hour
+	defaultValidity    = 365 * 24 * time.Hour
+	defaultRenewBefore = 30 * 24 * time.Hour
+)
+
+var keySizes = map[string][]int{"ecdsa": {256, 384, 521}, "rsa": {2048, 3072, 4096}}
+
+func (b *builder) pki(raw *pkiBlock) {
+	p := PKI{KeyAlgorithm: "ecdsa", KeySize: 256, CAValidity: defaultCAValidity, Validity: defaultValidity, RenewBefore: defaultRenewBefore}
+	defer func() { b.cluster.PKI = p }()
+	if raw == nil {
+		return
+	}
+	p.KeyAlgorithm = str(raw.KeyAlgorithm, "ecdsa")
+	sizes, ok := keySizes[p.KeyAlgorithm]
+	if !ok {
+		b.errorAt(raw.KeyAlgorithmRange, "Invalid key_algorithm", oneOf(p.KeyAlgorithm, []string{"ecdsa", "rsa"}).Error())
+		return
+	}
+	p.KeySize = intOr(raw.KeySize, sizes[0])
+	if raw.KeySize == nil && p.KeyAlgorithm == "rsa" {
+		p.KeySize = 2048
+	}
+	valid := false
+	for _, s := range sizes {
+		valid = valid || s == p.KeySize
+	}
+	if !valid {
+		b.errorAt(raw.KeySizeRange, "Invalid key_size", fmt.Sprintf("%s keys are %v bits, not %d.", p.KeyAlgorithm, sizes, p.KeySize))
+	}
+	duration := func(v *string, rng hcl.Range, name string, def time.Duration) time.Duration {
+		if v == nil {
+			return def
+		}
+		d, err := time.ParseDuration(*v)
+		if err != nil || d <= 0 {
+			b.errorAt(rng, "Invalid "+name, fmt.Sprintf("%q is not a positive duration such as \"8760h\" (a year).", *v))
+			return def
+		}
+		return d
+	}
+	p.CAValidity = duration(raw.CAValidity, raw.CAValidityRange, "ca_validity", defaultCAValidity)
+	p.Validity = duration(raw.Validity, raw.ValidityRange, "validity", defaultValidity)
+	p.RenewBefore = duration(raw.RenewBefore, raw.RenewBeforeRange, "renew_before", defaultRenewBefore)
+	if p.RenewBefore >= p.Validity {
+		b.errorAt(raw.RenewBeforeRange, "Invalid renew_before", fmt.Sprintf("renew_before (%s) must be shorter than validity (%s), or every run would re-issue every certificate.", p.RenewBefore, p.Validity))
+	}
+	if p.Validity > p.CAValidity {
+		b.errorAt(raw.ValidityRange, "Invalid validity", fmt.Sprintf("validity (%s) must not exceed ca_validity (%s): a certificate cannot outlive its CA.", p.Validity, p.CAValidity))
 	}
 }
 

@@ -35,6 +35,7 @@ type Cluster struct {
 	Kubelet           Kubelet
 	KubeProxy         KubeProxy
 	Containerd        Containerd
+	PKI               PKI
 
 	Hosts     []Host
 	Artifacts Artifacts
@@ -82,6 +83,16 @@ type KubeProxy struct {
 type Containerd struct {
 	// SandboxImage overrides the pause image; empty means the one the artifacts provide.
 	SandboxImage string
+}
+
+// PKI says how certificates are made.
+type PKI struct {
+	KeyAlgorithm string // "ecdsa" or "rsa"
+	KeySize      int    // ecdsa: 256, 384, 521; rsa: 2048, 3072, 4096
+	CAValidity   time.Duration
+	Validity     time.Duration
+	// RenewBefore re-issues a certificate when it expires within this window.
+	RenewBefore time.Duration
 }
 
 // Role is what a host does in the cluster.

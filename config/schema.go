@@ -41,6 +41,7 @@ type clusterBlock struct {
 	Kubelet           *kubeletBlock    `hcl:"kubelet,block"`
 	KubeProxy         *kubeProxyBlock  `hcl:"kube_proxy,block"`
 	Containerd        *containerdBlock `hcl:"containerd,block"`
+	PKI               *pkiBlock        `hcl:"pki,block"`
 
 	KubernetesVersionRange hcl.Range `hcl:"kubernetes_version,attr_value_range"`
 	ClusterDomainRange     hcl.Range `hcl:"cluster_domain,attr_value_range"`
@@ -151,4 +152,18 @@ type artifactsBlock struct {
 	CacheDirRange hcl.Range `hcl:"cache_dir,attr_value_range"`
 	VersionsRange hcl.Range `hcl:"versions,attr_value_range"`
 	SHA256Range   hcl.Range `hcl:"sha256,attr_value_range"`
+}
+
+type pkiBlock struct {
+	KeyAlgorithm *string `hcl:"key_algorithm,optional"`
+	KeySize      *int    `hcl:"key_size,optional"`
+	CAValidity   *string `hcl:"ca_validity,optional"`
+	Validity     *string `hcl:"validity,optional"`
+	RenewBefore  *string `hcl:"renew_before,optional"`
+
+	KeyAlgorithmRange hcl.Range `hcl:"key_algorithm,attr_value_range"`
+	KeySizeRange      hcl.Range `hcl:"key_size,attr_value_range"`
+	CAValidityRange   hcl.Range `hcl:"ca_validity,attr_value_range"`
+	ValidityRange     hcl.Range `hcl:"validity,attr_value_range"`
+	RenewBeforeRange  hcl.Range `hcl:"renew_before,attr_value_range"`
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kforge/kforge/cmd/kforge/internal/views"
+)
+
+func copyDir(t *testing.T, from string) string {
+	t.Helper()
+	to := t.TempDir()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return to
+}
+
+func certsList(t *testing.T, dir string) map[string]views.CertRow {
+	t.Helper()
+	r := kforge(t, nil, "", "-c", dir, "certs", "list", "--json")
+	var doc struct{ Certificates []views.CertRow }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 {
+		t.Fatalf("list: exit %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	out := map[string]views.CertRow{}
+	for _, row := range doc.Certificates {
+		out[row.Name] = row
+	}
+	return out
+}
+
+// TestCertsCommands issues the certificates of examples/ha, lists them with days left, and renews one.
+func TestCertsCommands(t *testing.T) {
+	dir := copyDir(t, filepath.Join(examplesDir, "ha"))
+	before := certsList(t, dir)
+	if len(before) != 31 || before["apiserver"].Status != "issue" || before["apiserver"].DaysLeft != nil {
+		t.Fatalf("before issuing: %d rows, apiserver %+v", len(before), before["apiserver"])
+	}
+	r := kforge(t, nil, "", "-c", dir, "certs", "issue")
+	if r.code != 0 || !strings.Contains(r.stdout, "Certificates: 31 issued, 0 re-issued, 0 unchanged.") {
+		t.Fatalf("issue: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var outputs []string
+	outputs = append(outputs, r.stdout, r.stderr)
+
+	r = kforge(t, nil, "", "-c", dir, "certs", "list")
+	outputs = append(outputs, r.stdout)
+	if r.code != 0 || !strings.Contains(r.stdout, "DAYS LEFT") || strings.Count(r.stdout, "\n") != 32 {
+		t.Errorf("list:\n%s", r.stdout)
+	}
+	after := certsList(t, dir)
+	for name, row := range after {
+		if row.Status != "ok" || (row.Kind != "keypair" && (row.DaysLeft == nil || *row.DaysLeft < 363)) {
+			t.Errorf("%s: %+v", name, row)
+		}
+	}
+	if sans := strings.Join(after["apiserver"].SANs, " "); !strings.Contains(sans, "k8s.example.internal") || !strings.Contains(sans, "198.18.0.11") {
+		t.Errorf("apiserver SANs: %s", sans)
+	}
+
+	r = kforge(t, nil, "", "-c", dir, "certs", "renew", "admin", "kubelet-worker-1")
+	if r.code != 0 {
+		t.Fatalf("renew: %s", r.stderr)
+	}
+	if got := certsList(t, dir); got["admin"].Status != "re-issue" || got["admin"].Reason != "renewal requested" || got["kube-proxy"].Status != "ok" {
+		t.Errorf("after renew: admin %+v, kube-proxy %+v", got["admin"], got["kube-proxy"])
+	}
+	r = kforge(t, nil, "", "-c", dir, "certs", "issue")
+	if !strings.Contains(r.stdout, "Certificates: 0 issued, 2 re-issued, 29 unchanged.") {
+		t.Errorf("second issue:\n%s", r.stdout)
+	}
+	outputs = append(outputs, r.stdout)
+	for _, args := range [][]string{{"renew", "nope"}, {"renew"}, {"renew", "--all", "admin"}} {
+		if r := kforge(t, nil, "", append([]string{"-c", dir, "certs"}, args...)...); r.code != 1 {
+			t.Errorf("%v: exit %d", args, r.code)
+		}
+	}
+	// No key material in anything printed.
+	for _, out := range outputs {
+		if strings.Contains(out, "PRIVATE KEY") || strings.Contains(out, "BEGIN") {
+			t.Errorf("key material printed:\n%s", out)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, ".kforge", "pki", "ca.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("ca.key: %v %v", st, err)
+	}
+}
