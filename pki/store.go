@@ -12,6 +12,8 @@ import (
 	"sort"
 
 	"github.com/cloudflare/cfssl/helpers"
+
+	"github.com/kforge/kforge/internal/atomicfile"
 )
 
 // Store keeps the PKI in a directory of its own: the directory 0700, keys 0600, certificates 0644, and every
@@ -131,32 +133,12 @@ func (s *Store) SetRenewRequested(marked map[string]bool) error {
 	return writeAtomic(s.renewPath(), append(data, '\n'), 0o600)
 }
 
+// writeAtomic writes one store file, making its directory (0700) first.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	// The mode is set before any byte is written: a key is never readable by others, not even for an instant.
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, mode)
 }
 
 // publicKeyPEM encodes a key's public half.

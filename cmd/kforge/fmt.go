@@ -13,6 +13,7 @@ import (
 
 	"github.com/kforge/kforge/cmd/kforge/internal/views"
 	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/internal/atomicfile"
 )
 
 func (a *app) fmtCmd() *cobra.Command {
@@ -140,31 +141,11 @@ func formatFile(path string, check bool) (changed bool, f *hcl.File, diags hcl.D
 	return true, f, nil, nil
 }
 
-// replaceFile writes a temporary file beside path and renames it over path, so a crash leaves either the old
-// or the new content, never half of one.
+// replaceFile rewrites path atomically, keeping its mode.
 func replaceFile(path string, data []byte) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), st.Mode().Perm()); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, st.Mode().Perm())
 }
