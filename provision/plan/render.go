@@ -1,0 +1,119 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// NoChanges is what a plan that changes nothing says.
+const NoChanges = "No changes. Every host matches the configuration."
+
+var symbols = map[Action]string{Create: "+", Update: "~", Delete: "-", Replace: "-/+", Restart: "↻"}
+
+var colors = map[Action]string{Create: "\x1b[32m", Update: "\x1b[33m", Delete: "\x1b[31m", Replace: "\x1b[35m", Restart: "\x1b[36m"}
+
+// Text renders the plan for people: per host, one line per change with why, content diffs indented under it,
+// and a summary line. It is a pure function of the plan.
+func Text(p *Plan, color bool) string {
+	if p.Empty() {
+		return NoChanges + "\n"
+	}
+	paint := func(a Action, s string) string {
+		if !color {
+			return s
+		}
+		return colors[a] + s + "\x1b[0m"
+	}
+	var b strings.Builder
+	b.WriteString("kforge will make these changes (+ create, ~ update, - delete, -/+ replace, ↻ restart):\n")
+	for _, h := range p.Hosts {
+		if len(h.Changes) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\nhost %s\n", h.Host)
+		for _, c := range h.Changes {
+			line := fmt.Sprintf("  %-3s %s %s", symbols[c.Action], c.Kind, c.Name)
+			if detail := describe(c); detail != "" {
+				line += "  (" + detail + ")"
+			}
+			b.WriteString(paint(c.Action, line) + "\n")
+			if c.Diff != "" {
+				for _, l := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
+					b.WriteString("        " + l + "\n")
+				}
+			}
+		}
+	}
+	s := p.Summary()
+	fmt.Fprintf(&b, "\nPlan: %d to add, %d to change, %d to destroy, %d to restart.\n", s.Add, s.Change, s.Destroy, s.Restart)
+	return b.String()
+}
+
+// describe is the parenthesis after a change: the reasons, or for a new resource what it will be.
+func describe(c Change) string {
+	if c.Action == Create && c.After != nil {
+		a := c.After
+		var parts []string
+		if a.Version != "" {
+			parts = append(parts, a.Version)
+		}
+		if a.Mode != "" {
+			parts = append(parts, a.Mode+" "+a.Owner)
+		}
+		if a.Size > 0 {
+			parts = append(parts, size(a.Size))
+		}
+		switch {
+		case a.Secret:
+			parts = append(parts, "secret, sha256 "+short(a.SHA256))
+		case a.SHA256 != "":
+			parts = append(parts, "sha256 "+short(a.SHA256))
+		}
+		if a.Target != "" {
+			parts = append(parts, "-> "+a.Target)
+		}
+		if a.Value != "" {
+			parts = append(parts, "= "+a.Value)
+		}
+		if a.Enabled != nil && *a.Enabled {
+			parts = append(parts, "enabled")
+		}
+		if a.Active != nil && *a.Active {
+			parts = append(parts, "running")
+		}
+		return strings.Join(parts, ", ")
+	}
+	return strings.Join(c.Reasons, ", ")
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// JSON renders the plan as the JSON document kforge plan --json prints and plan -out saves.
+func JSON(p *Plan) ([]byte, error) {
+	out, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// Read parses a saved plan, refusing a format this kforge does not know.
+func Read(data []byte) (*Plan, error) {
+	var p Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("not a kforge plan: %w", err)
+	}
+	if p.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("plan format %q; this kforge reads %q", p.FormatVersion, FormatVersion)
+	}
+	return &p, nil
+}
