@@ -1,101 +1,36 @@
 package ssh
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
-	"strconv"
 	"strings"
 
 	"github.com/kforge/kforge/provision/remote"
 )
 
-// statScript describes every path listed on stdin (one per line) in one command: stat for all of them, then
-// sha256sum for the regular files. Paths that do not exist produce no line.
-const statScript = `paths=$(cat)
-printf '%s\n' "$paths" | tr '\n' '\0' | xargs -0 -r stat --printf 'S\t%f\t%a\t%U\t%G\t%s\t%n\n' -- 2>/dev/null
-printf '%s\n' "$paths" | while IFS= read -r p; do
-  if [ -f "$p" ] && [ ! -L "$p" ]; then printf '%s\0' "$p"; fi
-done | xargs -0 -r sha256sum -- 2>/dev/null | sed 's/^/H\t/'
-exit 0`
-
 // Stat implements remote.Runner: one round trip whatever the number of paths.
 func (c *Client) Stat(ctx context.Context, paths []string) ([]remote.FileInfo, error) {
 	out := make([]remote.FileInfo, len(paths))
 	byPath := map[string]*remote.FileInfo{}
+	if err := remote.CheckPaths(paths); err != nil {
+		return nil, c.hostError("stat", err)
+	}
 	for i, p := range paths {
-		if p == "" || strings.ContainsAny(p, "\n\t\\") || !strings.HasPrefix(p, "/") {
-			return nil, c.hostError("stat", fmt.Errorf("path %q: must be absolute, without newlines, tabs or backslashes", p))
-		}
 		out[i] = remote.FileInfo{Path: p}
 		byPath[p] = &out[i]
 	}
 	if len(paths) == 0 {
 		return out, nil
 	}
-	res, err := c.Run(ctx, remote.Command{Name: fmt.Sprintf("stat %d paths", len(paths)), Script: statScript, Sudo: true,
+	res, err := c.Run(ctx, remote.Command{Name: fmt.Sprintf("stat %d paths", len(paths)), Script: remote.StatScript, Sudo: true,
 		Stdin: strings.NewReader(strings.Join(paths, "\n"))})
 	if err != nil {
 		return nil, err
 	}
-	if err := parseStat(res.Stdout, byPath); err != nil {
+	if err := remote.ParseStat(res.Stdout, byPath); err != nil {
 		return nil, c.hostError("stat", err)
 	}
 	return out, nil
-}
-
-func parseStat(stdout []byte, byPath map[string]*remote.FileInfo) error {
-	for _, line := range bytes.Split(stdout, []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		kind, rest, _ := strings.Cut(string(line), "\t")
-		switch kind {
-		case "S":
-			f := strings.SplitN(rest, "\t", 6)
-			if len(f) != 6 {
-				return fmt.Errorf("unexpected stat output %q", line)
-			}
-			fi, ok := byPath[f[5]]
-			if !ok {
-				return fmt.Errorf("stat output for a path not asked for: %q", f[5])
-			}
-			raw, err1 := strconv.ParseUint(f[0], 16, 32)
-			perm, err2 := strconv.ParseUint(f[1], 8, 32)
-			size, err3 := strconv.ParseInt(f[4], 10, 64)
-			if err1 != nil || err2 != nil || err3 != nil {
-				return fmt.Errorf("unexpected stat output %q", line)
-			}
-			fi.Exists, fi.Mode, fi.Owner, fi.Group, fi.Size = true, fs.FileMode(perm), f[2], f[3], size
-			fi.Type = fileType(raw)
-		case "H":
-			// sha256sum prints "<64 hex>  <path>".
-			if len(rest) < 67 {
-				return fmt.Errorf("unexpected sha256sum output %q", line)
-			}
-			if fi, ok := byPath[rest[66:]]; ok {
-				fi.SHA256 = rest[:64]
-			}
-		default:
-			return fmt.Errorf("unexpected output %q", line)
-		}
-	}
-	return nil
-}
-
-// fileType reads the S_IFMT bits of a raw st_mode.
-func fileType(raw uint64) remote.FileType {
-	switch raw & 0o170000 {
-	case 0o100000:
-		return remote.TypeFile
-	case 0o040000:
-		return remote.TypeDir
-	case 0o120000:
-		return remote.TypeSymlink
-	default:
-		return remote.TypeOther
-	}
 }
 
 // ReadFile implements remote.Runner.
