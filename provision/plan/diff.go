@@ -105,8 +105,13 @@ func diffResource(r resource.Resource, obs resource.Observed) Change {
 		switch {
 		case !obs.Exists:
 			c.Action = Create
+			if r.Pending != "" {
+				c.Reasons = []string{r.Pending}
+			}
 		case obs.Type != want:
 			c.Action, c.Reasons = Replace, []string{fmt.Sprintf("a %s is in the way", obs.Type)}
+		case r.Pending != "":
+			c.Action, c.Reasons = Update, []string{r.Pending}
 		default:
 			c.Reasons = pathReasons(r, obs)
 			if len(c.Reasons) > 0 {
@@ -181,7 +186,7 @@ func desiredAttributes(r resource.Resource) *Attributes {
 		return &Attributes{Mode: fmt.Sprintf("%#o", r.Mode.Perm()), Owner: owner(r.Owner, r.Group)}
 	}
 	return &Attributes{SHA256: r.SHA256, Size: r.Size, Mode: fmt.Sprintf("%#o", r.Mode.Perm()), Owner: owner(r.Owner, r.Group),
-		Version: r.Version, Secret: r.Secret}
+		Version: r.Version, Secret: r.Secret, Pending: r.Pending != ""}
 }
 
 func observedAttributes(k resource.Kind, obs resource.Observed, secret bool) *Attributes {

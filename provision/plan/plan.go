@@ -69,6 +69,8 @@ type Attributes struct {
 	Enabled *bool  `json:"enabled,omitempty"`
 	Active  *bool  `json:"active,omitempty"`
 	Secret  bool   `json:"secret,omitempty"`
+	// Pending says the content is made at apply (a certificate to issue), so no digest is known yet.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Summary counts the changes the way the last line of a plan says them.

@@ -65,6 +65,8 @@ func describe(c Change) string {
 			parts = append(parts, size(a.Size))
 		}
 		switch {
+		case a.Pending:
+			parts = append(parts, strings.Join(c.Reasons, ", "))
 		case a.Secret:
 			parts = append(parts, "secret, sha256 "+short(a.SHA256))
 		case a.SHA256 != "":

@@ -38,6 +38,8 @@ type Resource struct {
 	Secret bool
 	// Diffable marks text worth reading line by line in a plan (configs, units), unlike certificates.
 	Diffable bool
+	// Pending content is only known at apply (a certificate to be issued): plans say why instead of a digest.
+	Pending string
 	// Version says what a binary is ("kubelet v1.37.2"), so that a plan reads as an upgrade, not a digest.
 	Version string
 
