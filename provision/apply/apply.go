@@ -1,0 +1,286 @@
+// Package apply makes a Plan true on the hosts: each host's changes in order, hosts in phases and in parallel
+// within a phase, the state recorded after every change, so that an interrupted apply leaves a true record.
+package apply
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kforge/kforge/provision/plan"
+	"github.com/kforge/kforge/provision/remote"
+	"github.com/kforge/kforge/provision/resource"
+	"github.com/kforge/kforge/provision/state"
+)
+
+// Event is one step of progress, for the views (live lines on a terminal, timestamps in CI, JSON).
+type Event struct {
+	Time   time.Time `json:"time"`
+	Host   string    `json:"host"`
+	Action string    `json:"action"`
+	Kind   string    `json:"kind"`
+	Name   string    `json:"name"`
+	Status string    `json:"status"` // start, done, failed
+	Error  string    `json:"error,omitempty"`
+}
+
+// Engine applies plans.
+type Engine struct {
+	Runners  map[string]remote.Runner
+	State    *state.State
+	StateDir string
+	// Parallelism bounds the hosts worked on at once; default 10.
+	Parallelism int
+	// Phases orders hosts: each phase finishes before the next starts. Hosts in no phase go last.
+	Phases [][]string
+	// Events receives progress; nil discards it.
+	Events func(Event)
+	// StepTimeout bounds one change; default 10 minutes.
+	StepTimeout time.Duration
+
+	mu sync.Mutex // guards State and its file
+}
+
+// Apply executes p, whose resources' content is in desired (by host). When ctx ends, changes in flight finish
+// (each is atomic) and no new one starts.
+func (e *Engine) Apply(ctx context.Context, p *plan.Plan, desired map[string][]resource.Resource) error {
+	byHost := map[string]plan.HostPlan{}
+	for _, h := range p.Hosts {
+		byHost[h.Host] = h
+	}
+	var errs []error
+	for _, phase := range e.phases(p) {
+		var hosts []plan.HostPlan
+		for _, name := range phase {
+			if h, ok := byHost[name]; ok {
+				hosts = append(hosts, h)
+			}
+		}
+		limit := e.Parallelism
+		if limit <= 0 {
+			limit = 10
+		}
+		err := remote.ForEach(ctx, hosts, limit, func(h plan.HostPlan) string { return h.Host }, "apply",
+			func(ctx context.Context, h plan.HostPlan) error { return e.host(ctx, h, desired[h.Host]) })
+		if err != nil {
+			errs = append(errs, err)
+			break // later phases depend on this one
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// phases lists the hosts of the plan in the configured phases, then every other host in one last phase.
+func (e *Engine) phases(p *plan.Plan) [][]string {
+	seen := map[string]bool{}
+	var out [][]string
+	for _, ph := range e.Phases {
+		out = append(out, ph)
+		for _, h := range ph {
+			seen[h] = true
+		}
+	}
+	var rest []string
+	for _, h := range p.Hosts {
+		if !seen[h.Host] {
+			rest = append(rest, h.Host)
+		}
+	}
+	return append(out, rest)
+}
+
+func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Resource) error {
+	r, ok := e.Runners[hp.Host]
+	if !ok {
+		return fmt.Errorf("no connection to %s", hp.Host)
+	}
+	byID := map[string]resource.Resource{}
+	for _, res := range want {
+		byID[res.ID()] = res
+	}
+	reloaded := false
+	for _, c := range hp.Changes {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped before %s %s %s: %w", c.Action, c.Kind, c.Name, err)
+		}
+		// systemd reads unit files at daemon-reload: once per host, before the first unit is touched.
+		if c.Kind == string(resource.Unit) && !reloaded && unitFilesChanged(hp) {
+			if err := e.step(ctx, r, hp.Host, plan.Change{Action: plan.Update, Kind: "systemd", Name: "daemon-reload"}, func(ctx context.Context) error {
+				_, err := r.Run(ctx, remote.Command{Name: "systemctl daemon-reload", Script: "systemctl daemon-reload", Sudo: true})
+				return err
+			}); err != nil {
+				return err
+			}
+			reloaded = true
+		}
+		res, hasRes := byID[c.ID]
+		if c.Action != plan.Delete && !hasRes {
+			return fmt.Errorf("%s %s: not in the configuration any more; plan again", c.Kind, c.Name)
+		}
+		if err := e.step(ctx, r, hp.Host, c, func(ctx context.Context) error { return execute(ctx, r, c, res) }); err != nil {
+			return err
+		}
+		e.record(hp.Host, c, res)
+		if err := e.save(); err != nil {
+			return err
+		}
+	}
+	// Everything wanted on the host is now kforge's to manage, also what already matched.
+	for _, res := range want {
+		e.record(hp.Host, plan.Change{ID: res.ID(), Kind: string(res.Kind), Name: res.Name, Action: plan.NoOp}, res)
+	}
+	return e.save()
+}
+
+func unitFilesChanged(hp plan.HostPlan) bool {
+	for _, c := range hp.Changes {
+		if (c.Kind == string(resource.File)) && strings.HasPrefix(c.Name, "/etc/systemd/system/") {
+			return true
+		}
+	}
+	return false
+}
+
+// step runs one change, detached from ctx so that an interrupt lets it finish, bounded by StepTimeout.
+func (e *Engine) step(ctx context.Context, r remote.Runner, host string, c plan.Change, do func(context.Context) error) error {
+	timeout := e.StepTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	e.emit(Event{Host: host, Action: string(c.Action), Kind: c.Kind, Name: c.Name, Status: "start"})
+	err := do(sctx)
+	if err != nil {
+		e.emit(Event{Host: host, Action: string(c.Action), Kind: c.Kind, Name: c.Name, Status: "failed", Error: err.Error()})
+		return &remote.HostError{Host: host, Step: fmt.Sprintf("%s %s %s", c.Action, c.Kind, c.Name), Err: unwrapHost(err)}
+	}
+	e.emit(Event{Host: host, Action: string(c.Action), Kind: c.Kind, Name: c.Name, Status: "done"})
+	return nil
+}
+
+// unwrapHost keeps an inner error's step but not its host: the step above names the host once.
+func unwrapHost(err error) error {
+	var he *remote.HostError
+	if !errors.As(err, &he) {
+		return err
+	}
+	if he.Step != "" {
+		return fmt.Errorf("%s: %w", he.Step, he.Err)
+	}
+	return he.Err
+}
+
+func (e *Engine) emit(ev Event) {
+	if e.Events != nil {
+		ev.Time = time.Now()
+		e.Events(ev)
+	}
+}
+
+func (e *Engine) record(host string, c plan.Change, res resource.Resource) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c.Action == plan.Delete {
+		e.State.Forget(host, c.ID)
+		if e.State.Versions[host] != nil {
+			delete(e.State.Versions[host], c.Name)
+		}
+		return
+	}
+	e.State.Record(host, plan.Managed{ID: c.ID, Kind: c.Kind, Name: c.Name})
+	if res.Kind == resource.Binary && res.Version != "" {
+		if e.State.Versions == nil {
+			e.State.Versions = map[string]map[string]string{}
+		}
+		if e.State.Versions[host] == nil {
+			e.State.Versions[host] = map[string]string{}
+		}
+		e.State.Versions[host][res.Name] = res.Version
+	}
+}
+
+func (e *Engine) save() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.State.Save(e.StateDir)
+}
+
+// execute carries out one change on the host.
+func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.Resource) error {
+	run := func(name, script string) error {
+		_, err := r.Run(ctx, remote.Command{Name: name, Script: script, Sudo: true})
+		return err
+	}
+	q := shellQuote
+	switch c.Action {
+	case plan.Delete:
+		switch resource.Kind(c.Kind) {
+		case resource.File, resource.Binary, resource.Symlink:
+			return run("remove "+c.Name, "rm -f -- "+q(c.Name))
+		case resource.Directory:
+			// Only an empty directory goes: what others put in it is not kforge's to delete.
+			return run("remove "+c.Name, "rmdir -- "+q(c.Name)+" 2>/dev/null || true")
+		case resource.Unit:
+			return run("stop "+c.Name, "systemctl disable --now -- "+q(c.Name))
+		}
+		return nil // a sysctl or module keeps its value; its drop-in file is a file resource of its own
+	case plan.Restart:
+		return run("restart "+c.Name, "systemctl restart -- "+q(c.Name))
+	}
+	switch res.Kind {
+	case resource.File, resource.Binary:
+		if c.Action == plan.Replace {
+			if err := run("clear the way for "+res.Name, "rmdir -- "+q(res.Name)+" 2>/dev/null || rm -f -- "+q(res.Name)); err != nil {
+				return err
+			}
+		}
+		open := res.Open
+		if open == nil {
+			content := res.Content
+			open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
+		}
+		_, err := r.Upload(ctx, remote.File{Path: res.Name, Mode: res.Mode, Owner: res.Owner, Group: res.Group,
+			SHA256: res.SHA256, Size: res.Size, Open: open})
+		return err
+	case resource.Directory:
+		return run("create "+res.Name, fmt.Sprintf("install -d -m %o -o %s -g %s -- %s", res.Mode.Perm(), q(orRoot(res.Owner)), q(orRoot(res.Group)), q(res.Name)))
+	case resource.Symlink:
+		tmp := path.Join(path.Dir(res.Name), "."+path.Base(res.Name)+".kforge-link")
+		return run("link "+res.Name, fmt.Sprintf("ln -sfn -- %s %s && mv -Tf -- %s %s", q(res.Target), q(tmp), q(tmp), q(res.Name)))
+	case resource.Sysctl:
+		return run("set "+res.Name, fmt.Sprintf("printf '%%s\\n' %s > %s", q(res.Value), q("/proc/sys/"+strings.ReplaceAll(res.Name, ".", "/"))))
+	case resource.Module:
+		return run("load "+res.Name, "modprobe -- "+q(res.Name))
+	case resource.Unit:
+		var steps []string
+		for _, reason := range c.Reasons {
+			switch reason {
+			case "enable":
+				steps = append(steps, "systemctl enable -- "+q(res.Name))
+			case "start":
+				steps = append(steps, "systemctl start -- "+q(res.Name))
+			}
+		}
+		if len(steps) == 0 {
+			return nil
+		}
+		return run(strings.Join(steps, "; "), strings.Join(steps, " && "))
+	}
+	return fmt.Errorf("cannot apply a %s", res.Kind)
+}
+
+func orRoot(s string) string {
+	if s == "" {
+		return "root"
+	}
+	return s
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
