@@ -63,7 +63,8 @@ func (a *app) root() *cobra.Command {
 	pf.BoolVar(&a.noColor, "no-color", false, "no colour in output (also: NO_COLOR)")
 	pf.StringArrayVar(&a.vars, "var", nil, "set a variable: NAME=VALUE (repeatable; beats KFORGE_VAR_NAME and *.kfvars)")
 	pf.StringArrayVar(&a.varFiles, "var-file", nil, "read variables from a .kfvars file (repeatable)")
-	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd(), a.labCmd(), a.certsCmd())
+	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd(), a.planCmd(), a.applyCmd(), a.showCmd(), a.destroyCmd(),
+		a.forceUnlockCmd(), a.certsCmd(), a.labCmd())
 	return root
 }
 

@@ -32,11 +32,12 @@ type State struct {
 
 const fileName = "state.json"
 
-// Load reads the state in dir; a directory without one gives a new, empty state with a new lineage.
+// Load reads the state in dir; a directory without one gives an empty state, without a lineage until it is
+// first saved (so that a plan made before any state can tell that none has been written since).
 func Load(dir string) (*State, error) {
 	data, err := os.ReadFile(filepath.Join(dir, fileName))
 	if errors.Is(err, os.ErrNotExist) {
-		return &State{Version: Version, Lineage: newLineage(), Hosts: map[string][]plan.Managed{}}, nil
+		return &State{Version: Version, Hosts: map[string][]plan.Managed{}}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -58,6 +59,9 @@ func Load(dir string) (*State, error) {
 func (s *State) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
+	}
+	if s.Lineage == "" {
+		s.Lineage = newLineage()
 	}
 	s.Serial++
 	data, err := json.MarshalIndent(s, "", "  ")

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/providers/lab"
+	"github.com/kforge/kforge/providers/lab/labtest"
+	"github.com/kforge/kforge/provision/remote"
+	"github.com/kforge/kforge/provision/ssh"
+	"github.com/kforge/kforge/provision/state"
+)
+
+var labFixture = labtest.New("tcmd", 2)
+
+func TestMain(m *testing.M) { os.Exit(labFixture.Main(m)) }
+
+// labConfig writes a configuration for the test lab.
+func labConfig(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := fmt.Sprintf(`cluster "lab" {
+  pod_cidr     = "198.19.0.0/17"
+  service_cidr = "198.19.128.0/20"
+}
+
+provider "lab" {
+  name = %q
+}
+`, l.Name)
+	if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func onHost(t *testing.T, l *lab.Lab, i int, script string) string {
+	t.Helper()
+	h := l.Hosts[i]
+	c, err := (&ssh.Dialer{}).Dial(context.Background(), ssh.Target{Name: h.Name, Address: h.Address.String(), Port: 22, User: "root",
+		PrivateKeyFile: l.KeyFile, KnownHostsFile: l.KnownHostsFile, HostKeyPolicy: config.HostKeyStrict, ConnectTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Run(context.Background(), remote.Command{Script: script})
+	if err != nil {
+		t.Fatalf("%s: %v", h.Name, err)
+	}
+	return strings.TrimSpace(string(res.Stdout))
+}
+
+// TestPlanApplyOnALab: plan shows the PKI to place, a saved plan applies, a second plan has no changes, a
+// plan made stale by drift is refused, apply never prompts without a terminal, and destroy removes it all.
+func TestPlanApplyOnALab(t *testing.T) {
+	l := labFixture.Get(t)
+	dir := labConfig(t, l)
+	onHost(t, l, 0, "rm -rf /etc/kubernetes /var/lib/kubelet")
+	onHost(t, l, 1, "rm -rf /etc/kubernetes /var/lib/kubelet")
+
+	r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode", "-out", filepath.Join(dir, "first.plan"))
+	if r.code != 2 || !strings.Contains(r.stdout, "+   file /etc/kubernetes/pki/ca.crt  (0644 root:root, certificate ca to issue at apply: new)") {
+		t.Fatalf("first plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply"); r.code != 1 || !strings.Contains(r.stderr, "no terminal") {
+		t.Errorf("apply without a terminal: exit %d %s", r.code, r.stderr)
+	}
+	r = kforge(t, nil, "", "-c", dir, "apply", filepath.Join(dir, "first.plan"))
+	if r.code != 0 || !strings.Contains(r.stdout, "Apply complete") {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 0, "stat -c '%a %U' /etc/kubernetes/pki/ca.key /etc/kubernetes/kubelet.conf; grep -q 'name: system:node:"+l.Hosts[0].Name+"$' /etc/kubernetes/kubelet.conf && echo own-identity"); got != "600 root\n600 root\nown-identity" {
+		t.Errorf("control plane host:\n%s", got)
+	}
+	if got := onHost(t, l, 1, "ls /etc/kubernetes/pki"); got != "ca.crt" {
+		t.Errorf("worker's pki: %q", got)
+	}
+	r = kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
+	if r.code != 0 || !strings.Contains(r.stdout, "No changes.") {
+		t.Fatalf("second plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Drift after a plan was saved: the saved plan is refused, naming the host.
+	onHost(t, l, 1, "chmod 0666 /etc/kubernetes/pki/ca.crt")
+	r = kforge(t, nil, "", "-c", dir, "plan", "-out", filepath.Join(dir, "drift.plan"))
+	if !strings.Contains(r.stdout, "mode 0666 -> 0644") {
+		t.Fatalf("drift plan:\n%s", r.stdout)
+	}
+	onHost(t, l, 1, "chmod 0600 /etc/kubernetes/pki/ca.crt")
+	r = kforge(t, nil, "", "-c", dir, "apply", filepath.Join(dir, "drift.plan"))
+	if r.code != 1 || !strings.Contains(r.stderr, "stale") || !strings.Contains(r.stderr, l.Hosts[1].Name) {
+		t.Errorf("stale plan: exit %d %s", r.code, r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "show", filepath.Join(dir, "drift.plan")); !strings.Contains(r.stdout, "mode 0666 -> 0644") {
+		t.Errorf("show: %s", r.stdout)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply: %s%s", r.stdout, r.stderr)
+	}
+
+	r = kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")
+	if r.code != 0 || !strings.Contains(r.stdout, "destroyed") {
+		t.Fatalf("destroy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 0, "ls /etc/kubernetes /var/lib/kubelet 2>&1 | wc -l; ls -A /etc/kubernetes 2>/dev/null | wc -l"); !strings.HasSuffix(got, "\n0") {
+		t.Errorf("after destroy: %s", got)
+	}
+	st, _ := state.Load(filepath.Join(dir, ".kforge"))
+	if len(st.Hosts) != 0 {
+		t.Errorf("state after destroy: %+v", st.Hosts)
+	}
+}
+
+// TestKilledApplyConverges kills `kforge apply` (SIGKILL) in the middle: no host has a half-written file, the
+// lock says who held it, and the next apply converges.
+func TestKilledApplyConverges(t *testing.T) {
+	l := labFixture.Get(t)
+	dir := labConfig(t, l)
+	onHost(t, l, 0, "rm -rf /etc/kubernetes /var/lib/kubelet")
+	onHost(t, l, 1, "rm -rf /etc/kubernetes /var/lib/kubelet")
+	bin := filepath.Join(t.TempDir(), "kforge")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	// Certificates first, so that the apply below only uploads.
+	if r := kforge(t, nil, "", "-c", dir, "certs", "issue"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cmd := exec.Command(bin, "-c", dir, "apply", "--auto-approve", "--parallelism", "1")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	started := 0
+	for sc.Scan() {
+		if strings.HasSuffix(sc.Text(), " …") {
+			if started++; started == 8 {
+				cmd.Process.Kill()
+				break
+			}
+		}
+	}
+	cmd.Wait()
+	if started < 8 {
+		t.Fatalf("apply finished before it could be killed (%d steps)", started)
+	}
+	holder, err := state.Holder(filepath.Join(dir, ".kforge"))
+	if err != nil || holder.Operation != "apply" || holder.PID != cmd.Process.Pid {
+		t.Errorf("lock holder after the kill: %+v %v", holder, err)
+	}
+	// Whatever exists on the hosts is whole: the plan only creates, it never repairs a file's content.
+	r := kforge(t, nil, "", "-c", dir, "plan")
+	if strings.Contains(r.stdout, "content changed") {
+		t.Errorf("a partial file after the kill:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "ended without releasing the lock") {
+		t.Errorf("no word about the interrupted apply: %s", r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("re-run: %s%s", r.stdout, r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("after the re-run: exit %d\n%s", r.code, r.stdout)
+	}
+	kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")
+}

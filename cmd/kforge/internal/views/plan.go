@@ -1,0 +1,83 @@
+package views
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kforge/kforge/provision/apply"
+	"github.com/kforge/kforge/provision/plan"
+)
+
+// Plan shows plans and applies.
+type Plan interface {
+	Plan(p *plan.Plan) error
+	Event(e apply.Event)
+	Applied(s plan.Summary, took time.Duration) error
+	Warn(host, msg string)
+}
+
+var (
+	_ Plan = (*PlanHuman)(nil)
+	_ Plan = (*PlanJSON)(nil)
+)
+
+// PlanHuman draws the plan as text and apply's progress as one timestamped line per step.
+type PlanHuman struct {
+	Out, Err io.Writer
+	Term     Terminal
+}
+
+func (v *PlanHuman) Plan(p *plan.Plan) error {
+	_, err := io.WriteString(v.Out, plan.Text(p, v.Term.Color))
+	return err
+}
+
+func (v *PlanHuman) Event(e apply.Event) {
+	switch e.Status {
+	case "start":
+		fmt.Fprintf(v.Out, "%s  %-12s %s %s %s …\n", e.Time.Format("15:04:05"), e.Host, e.Action, e.Kind, e.Name)
+	case "failed":
+		fmt.Fprintf(v.Out, "%s  %-12s %s %s %s FAILED: %s\n", e.Time.Format("15:04:05"), e.Host, e.Action, e.Kind, e.Name, e.Error)
+	}
+}
+
+func (v *PlanHuman) Applied(s plan.Summary, took time.Duration) error {
+	_, err := fmt.Fprintf(v.Out, "\nApply complete in %.1fs: %d added, %d changed, %d destroyed, %d restarted.\n",
+		took.Seconds(), s.Add, s.Change, s.Destroy, s.Restart)
+	return err
+}
+
+func (v *PlanHuman) Warn(host, msg string) { fmt.Fprintf(v.Err, "Warning: host %s: %s\n", host, msg) }
+
+// PlanJSON prints the plan as one JSON document, and apply's progress as one JSON event per line.
+type PlanJSON struct{ Out io.Writer }
+
+func (v *PlanJSON) Plan(p *plan.Plan) error {
+	b, err := plan.JSON(p)
+	if err != nil {
+		return err
+	}
+	_, err = v.Out.Write(b)
+	return err
+}
+
+func (v *PlanJSON) Event(e apply.Event) {
+	b, _ := json.Marshal(struct {
+		Type string `json:"type"`
+		apply.Event
+	}{"progress", e})
+	fmt.Fprintf(v.Out, "%s\n", b)
+}
+
+func (v *PlanJSON) Applied(s plan.Summary, took time.Duration) error {
+	b, _ := json.Marshal(map[string]any{"type": "applied", "summary": s, "seconds": took.Seconds()})
+	_, err := fmt.Fprintf(v.Out, "%s\n", b)
+	return err
+}
+
+func (v *PlanJSON) Warn(host, msg string) {
+	b, _ := json.Marshal(map[string]string{"type": "warning", "host": host, "message": msg})
+	fmt.Fprintf(v.Out, "%s\n", b)
+}

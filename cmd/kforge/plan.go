@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kforge/kforge/cmd/kforge/internal/views"
+	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/internal/atomicfile"
+	"github.com/kforge/kforge/pki"
+	"github.com/kforge/kforge/provision/apply"
+	"github.com/kforge/kforge/provision/desired"
+	"github.com/kforge/kforge/provision/plan"
+	"github.com/kforge/kforge/provision/planner"
+	"github.com/kforge/kforge/provision/remote"
+	"github.com/kforge/kforge/provision/resource"
+	"github.com/kforge/kforge/provision/ssh"
+	"github.com/kforge/kforge/provision/state"
+)
+
+// exitChanges is plan --detailed-exitcode's "there are changes".
+const exitChanges = 2
+
+// session is one command's hold on the cluster: configuration, state, PKI store and a connection per host.
+type session struct {
+	cluster  *config.Cluster
+	stateDir string
+	store    *pki.Store
+	state    *state.State
+	runners  map[string]remote.Runner
+	clients  []*ssh.Client
+	view     views.Plan
+}
+
+func (s *session) close() {
+	for _, c := range s.clients {
+		c.Close()
+	}
+}
+
+func (a *app) planView() views.Plan {
+	if a.json {
+		return &views.PlanJSON{Out: a.stdout}
+	}
+	return &views.PlanHuman{Out: a.stdout, Err: a.stderr, Term: a.terminal(a.stdout)}
+}
+
+// openSession loads everything a plan needs and connects to every host in parallel.
+func (a *app) openSession(ctx context.Context) (*session, error) {
+	cluster, err := a.loadCluster(ctx, a.configPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{cluster: cluster, stateDir: a.statePath(a.configPath), runners: map[string]remote.Runner{}, view: a.planView()}
+	if s.state, err = state.Load(s.stateDir); err != nil {
+		return nil, err
+	}
+	if s.store, err = pki.OpenStore(filepath.Join(s.stateDir, "pki")); err != nil {
+		return nil, err
+	}
+	home, _ := os.UserHomeDir()
+	d := &ssh.Dialer{AgentSocket: envValue(a.env, "SSH_AUTH_SOCK"), Home: home, KnownHostsFile: filepath.Join(s.stateDir, "known_hosts"),
+		Warn: s.view.Warn}
+	if home != "" {
+		d.UserKnownHostsFile = filepath.Join(home, ".ssh", "known_hosts")
+	}
+	clients := make([]*ssh.Client, len(cluster.Hosts))
+	err = remote.ForEach(ctx, cluster.Hosts, 20, func(h config.Host) string { return h.Name }, "connect",
+		func(ctx context.Context, h config.Host) error {
+			c, err := d.Dial(ctx, ssh.TargetFor(h))
+			if err != nil {
+				return err
+			}
+			clients[indexOfName(cluster.Hosts, h.Name)] = c
+			return nil
+		})
+	for i, c := range clients {
+		if c != nil {
+			s.clients = append(s.clients, c)
+			s.runners[cluster.Hosts[i].Name] = c
+		}
+	}
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func indexOfName(hs []config.Host, name string) int {
+	for i, h := range hs {
+		if h.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// desired builds what each host should have; destroy wants nothing anywhere.
+func (s *session) desired(destroy bool) (map[string][]resource.Resource, []pki.Change, error) {
+	if destroy {
+		return map[string][]resource.Resource{}, nil, nil
+	}
+	changes, err := pki.Plan(pki.Catalog(s.cluster), s.store, s.cluster.PKI, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	want, err := desired.Build(s.cluster, s.store, changes)
+	return want, changes, err
+}
+
+func (s *session) makePlan(ctx context.Context, want map[string][]resource.Resource) (*plan.Plan, error) {
+	var hosts []string
+	for _, h := range s.cluster.Hosts {
+		hosts = append(hosts, h.Name)
+	}
+	return planner.Make(ctx, planner.Input{Cluster: s.cluster.Name, Hosts: hosts, Desired: want, Runners: s.runners, State: s.state})
+}
+
+// phases: etcd members first, then the API servers, then everything else (the cluster's start order).
+func phases(c *config.Cluster) [][]string {
+	var etcd, cp []string
+	for _, h := range c.Hosts {
+		switch {
+		case h.Has(config.RoleEtcd):
+			etcd = append(etcd, h.Name)
+		case h.Has(config.RoleControlPlane):
+			cp = append(cp, h.Name)
+		}
+	}
+	return [][]string{etcd, cp}
+}
+
+func (a *app) planCmd() *cobra.Command {
+	var out string
+	var detailed bool
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what apply would change on every host; change nothing",
+		Long: `Reads every host's current state (one SSH command per host) and shows each file, directory, unit and
+certificate that apply would create, change, restart or remove. Exit codes: 0 success, 1 error; with
+--detailed-exitcode 0 no changes, 2 changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx := c.Context()
+			lock, err := a.lock("plan")
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
+			s, err := a.openSession(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			want, _, err := s.desired(false)
+			if err != nil {
+				return err
+			}
+			p, err := s.makePlan(ctx, want)
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				b, err := plan.JSON(p)
+				if err != nil {
+					return err
+				}
+				if err := atomicfile.Write(out, b, 0o600); err != nil {
+					return fmt.Errorf("save plan: %w", err)
+				}
+			}
+			if err := s.view.Plan(p); err != nil {
+				return err
+			}
+			if detailed && !p.Empty() {
+				return exitCode(exitChanges)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "save the plan to FILE, for kforge apply FILE")
+	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
+	return cmd
+}
+
+func (a *app) showCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show FILE",
+		Short: "Show a saved plan",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := plan.Read(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return a.planView().Plan(p)
+		},
+	}
+}
+
+func (a *app) applyCmd() *cobra.Command {
+	var autoApprove bool
+	var parallelism int
+	cmd := &cobra.Command{
+		Use:   "apply [FILE]",
+		Short: "Make the hosts match the configuration: plan, confirm, apply (or apply a saved plan)",
+		Long: `Without FILE, apply plans, shows the plan and asks for confirmation (on a terminal; elsewhere it needs
+--auto-approve). With FILE (from plan -out), it applies that plan if nothing changed since it was made — the
+hosts, the state and the configuration — and refuses it, naming what changed, otherwise.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			file := ""
+			if len(args) == 1 {
+				file = args[0]
+			}
+			return a.runApply(c.Context(), file, autoApprove, parallelism, false)
+		},
+	}
+	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking")
+	cmd.Flags().IntVar(&parallelism, "parallelism", 10, "hosts worked on at once")
+	return cmd
+}
+
+func (a *app) destroyCmd() *cobra.Command {
+	var autoApprove bool
+	var parallelism int
+	cmd := &cobra.Command{
+		Use:   "destroy",
+		Short: "Remove everything kforge placed on the hosts (shown first, like any plan)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return a.runApply(c.Context(), "", autoApprove, parallelism, true)
+		},
+	}
+	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "destroy without asking")
+	cmd.Flags().IntVar(&parallelism, "parallelism", 10, "hosts worked on at once")
+	return cmd
+}
+
+func (a *app) forceUnlockCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "force-unlock",
+		Short: "Remove the state lock of a kforge that is gone (shows who held it)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			info, err := state.ForceUnlock(a.statePath(a.configPath))
+			if err != nil {
+				return err
+			}
+			if syscall.Kill(info.PID, 0) == nil {
+				fmt.Fprintf(a.stderr, "Warning: PID %d still runs; if it is that kforge, it may still change hosts.\n", info.PID)
+			}
+			_, err = fmt.Fprintf(a.stdout, "Lock removed (it was held by %s).\n", info)
+			return err
+		},
+	}
+}
+
+func (a *app) lock(operation string) (*state.Lock, error) {
+	l, err := state.Acquire(a.statePath(a.configPath), operation)
+	if err != nil {
+		return nil, err
+	}
+	if l.Previous != nil {
+		fmt.Fprintf(a.stderr, "Warning: an earlier run (%s) ended without releasing the lock; the state records what it finished.\n", *l.Previous)
+	}
+	return l, nil
+}
+
+// runApply plans (or reads a saved plan), confirms, issues the PKI the plan needs, and applies.
+func (a *app) runApply(ctx context.Context, file string, autoApprove bool, parallelism int, destroy bool) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	lock, err := a.lock("apply")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	s, err := a.openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	want, pkiChanges, err := s.desired(destroy)
+	if err != nil {
+		return err
+	}
+	p, err := s.makePlan(ctx, want)
+	if err != nil {
+		return err
+	}
+	if file != "" {
+		saved, err := readPlan(file)
+		if err != nil {
+			return err
+		}
+		if err := stale(saved, p); err != nil {
+			return fmt.Errorf("the saved plan %s is stale: %w; run kforge plan again", file, err)
+		}
+		autoApprove = true // a saved plan was reviewed when it was made
+	}
+	if err := s.view.Plan(p); err != nil {
+		return err
+	}
+	if p.Empty() {
+		return nil
+	}
+	if !autoApprove {
+		ok, err := a.confirm()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("apply cancelled")
+		}
+	}
+	start := time.Now()
+	if pki.Changed(pkiChanges) {
+		// Certificates are issued now, and the files made from them become concrete.
+		if err := pki.Apply(s.store, pki.CFSSL{}, pkiChanges, s.cluster.PKI); err != nil {
+			return err
+		}
+		if want, _, err = s.desired(destroy); err != nil {
+			return err
+		}
+	}
+	if !destroy {
+		if _, err := pki.EnsureEncryptionConfig(s.store, s.cluster.SecretsEncryption, time.Now()); err != nil {
+			return err
+		}
+		if want, _, err = s.desired(destroy); err != nil {
+			return err
+		}
+		if _, err := pki.WriteKubeconfigs(s.store, s.cluster); err != nil {
+			return err
+		}
+	}
+	e := &apply.Engine{Runners: s.runners, State: s.state, StateDir: s.stateDir, Parallelism: parallelism,
+		Phases: phases(s.cluster), Events: s.view.Event}
+	if err := e.Apply(ctx, p, want); err != nil {
+		return err
+	}
+	return s.view.Applied(p.Summary(), time.Since(start))
+}
+
+func readPlan(file string) (*plan.Plan, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan.Read(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return p, nil
+}
+
+// stale compares a saved plan with one made now: same state, same hosts as read, same changes.
+func stale(saved, now *plan.Plan) error {
+	if saved.State != now.State {
+		return fmt.Errorf("the state changed since the plan (lineage %q serial %d, now %q serial %d)",
+			saved.State.Lineage, saved.State.Serial, now.State.Lineage, now.State.Serial)
+	}
+	digests := map[string]string{}
+	for _, h := range saved.Hosts {
+		digests[h.Host] = h.ObservedDigest
+	}
+	var changed []string
+	for _, h := range now.Hosts {
+		if d, ok := digests[h.Host]; !ok || d != h.ObservedDigest {
+			changed = append(changed, h.Host)
+		}
+	}
+	if len(changed) > 0 || len(saved.Hosts) != len(now.Hosts) {
+		return fmt.Errorf("hosts changed since the plan: %s", strings.Join(changed, ", "))
+	}
+	a, _ := plan.JSON(&plan.Plan{Hosts: saved.Hosts})
+	b, _ := plan.JSON(&plan.Plan{Hosts: now.Hosts})
+	if !bytes.Equal(a, b) {
+		return errors.New("the configuration changed since the plan")
+	}
+	return nil
+}
+
+// confirm asks on the terminal; without one it refuses, so CI never hangs on a prompt.
+func (a *app) confirm() (bool, error) {
+	f, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false, errors.New("no terminal to ask for confirmation: review the plan and run kforge apply --auto-approve (or apply a saved plan)")
+	}
+	fmt.Fprint(a.stderr, "\nApply these changes? Only 'yes' is accepted: ")
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
