@@ -138,8 +138,9 @@ func (s *session) makePlan(ctx context.Context, want map[string][]resource.Resou
 	return planner.Make(ctx, planner.Input{Cluster: s.cluster.Name, Hosts: hosts, Desired: want, Runners: s.runners, State: s.state})
 }
 
-// phases: etcd members first, then the API servers, then everything else (the cluster's start order).
-func phases(c *config.Cluster) [][]string {
+// phases: etcd members first, then the API servers, then everything else (the cluster's start order); the
+// first two restart one host at a time.
+func phases(c *config.Cluster) []apply.Phase {
 	var etcd, cp []string
 	for _, h := range c.Hosts {
 		switch {
@@ -149,7 +150,7 @@ func phases(c *config.Cluster) [][]string {
 			cp = append(cp, h.Name)
 		}
 	}
-	return [][]string{etcd, cp}
+	return []apply.Phase{{Hosts: etcd, Rolling: true}, {Hosts: cp, Rolling: true}}
 }
 
 func (a *app) planCmd() *cobra.Command {

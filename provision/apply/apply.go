@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,13 +39,23 @@ type Engine struct {
 	// Parallelism bounds the hosts worked on at once; default 10.
 	Parallelism int
 	// Phases orders hosts: each phase finishes before the next starts. Hosts in no phase go last.
-	Phases [][]string
+	Phases []Phase
+	// HealthTimeout bounds the wait for a unit's health check (default 2 minutes); HealthInterval spaces its
+	// tries (default 1 s).
+	HealthTimeout, HealthInterval time.Duration
 	// Events receives progress; nil discards it.
 	Events func(Event)
 	// StepTimeout bounds one change; default 10 minutes.
 	StepTimeout time.Duration
 
 	mu sync.Mutex // guards State and its file
+}
+
+// Phase is a group of hosts applied together. Rolling phases restart one host at a time (a control plane or an
+// etcd cluster keeps serving meanwhile); a rolling phase with nothing to restart still runs in parallel.
+type Phase struct {
+	Hosts   []string
+	Rolling bool
 }
 
 // Apply executes p, whose resources' content is in desired (by host). When ctx ends, changes in flight finish
@@ -57,14 +68,19 @@ func (e *Engine) Apply(ctx context.Context, p *plan.Plan, desired map[string][]r
 	var errs []error
 	for _, phase := range e.phases(p) {
 		var hosts []plan.HostPlan
-		for _, name := range phase {
+		restarts := false
+		for _, name := range phase.Hosts {
 			if h, ok := byHost[name]; ok {
 				hosts = append(hosts, h)
+				restarts = restarts || hasRestart(h)
 			}
 		}
 		limit := e.Parallelism
 		if limit <= 0 {
 			limit = 10
+		}
+		if phase.Rolling && restarts {
+			limit = 1
 		}
 		err := remote.ForEach(ctx, hosts, limit, func(h plan.HostPlan) string { return h.Host }, "apply",
 			func(ctx context.Context, h plan.HostPlan) error { return e.host(ctx, h, desired[h.Host]) })
@@ -76,13 +92,21 @@ func (e *Engine) Apply(ctx context.Context, p *plan.Plan, desired map[string][]r
 	return errors.Join(errs...)
 }
 
-// phases lists the hosts of the plan in the configured phases, then every other host in one last phase.
-func (e *Engine) phases(p *plan.Plan) [][]string {
+func hasRestart(h plan.HostPlan) bool {
+	for _, c := range h.Changes {
+		if c.Action == plan.Restart {
+			return true
+		}
+	}
+	return false
+}
+
+// phases lists the configured phases, then every other host of the plan in one last phase.
+func (e *Engine) phases(p *plan.Plan) []Phase {
 	seen := map[string]bool{}
-	var out [][]string
+	out := append([]Phase{}, e.Phases...)
 	for _, ph := range e.Phases {
-		out = append(out, ph)
-		for _, h := range ph {
+		for _, h := range ph.Hosts {
 			seen[h] = true
 		}
 	}
@@ -92,7 +116,7 @@ func (e *Engine) phases(p *plan.Plan) [][]string {
 			rest = append(rest, h.Host)
 		}
 	}
-	return append(out, rest)
+	return append(out, Phase{Hosts: rest})
 }
 
 func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Resource) error {
@@ -123,7 +147,12 @@ func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Res
 		if c.Action != plan.Delete && !hasRes {
 			return fmt.Errorf("%s %s: not in the configuration any more; plan again", c.Kind, c.Name)
 		}
-		if err := e.step(ctx, r, hp.Host, c, func(ctx context.Context) error { return execute(ctx, r, c, res) }); err != nil {
+		if err := e.step(ctx, r, hp.Host, c, func(ctx context.Context) error {
+			if err := execute(ctx, r, c, res); err != nil {
+				return err
+			}
+			return e.waitHealthy(ctx, r, c, res)
+		}); err != nil {
 			return err
 		}
 		e.record(hp.Host, c, res)
@@ -163,6 +192,36 @@ func (e *Engine) step(ctx context.Context, r remote.Runner, host string, c plan.
 	}
 	e.emit(Event{Host: host, Action: string(c.Action), Kind: c.Kind, Name: c.Name, Status: "done"})
 	return nil
+}
+
+// waitHealthy polls a unit's health check after it was started or restarted.
+func (e *Engine) waitHealthy(ctx context.Context, r remote.Runner, c plan.Change, res resource.Resource) error {
+	started := c.Action == plan.Restart || (c.Action == plan.Update && slices.Contains(c.Reasons, "start"))
+	if res.Kind != resource.Unit || res.Health == "" || !started {
+		return nil
+	}
+	timeout := e.HealthTimeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	interval := e.HealthInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := r.Run(ctx, remote.Command{Name: "health of " + res.Name, Script: res.Health, Sudo: true, Timeout: 10 * time.Second})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s is not healthy %s after it started: %w", res.Name, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(interval):
+		}
+	}
 }
 
 // unwrapHost keeps an inner error's step but not its host: the step above names the host once.

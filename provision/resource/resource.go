@@ -47,6 +47,8 @@ type Resource struct {
 	Target string
 	// Enabled and Active are a unit's wanted state.
 	Enabled, Active bool
+	// Health is a POSIX sh command that succeeds once a unit serves; apply waits for it after a start or restart.
+	Health string
 	// Value is a sysctl's value.
 	Value string
 

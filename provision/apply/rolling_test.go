@@ -1,0 +1,123 @@
+package apply
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kforge/kforge/provision/plan"
+	"github.com/kforge/kforge/provision/remote"
+	"github.com/kforge/kforge/provision/resource"
+	"github.com/kforge/kforge/provision/state"
+)
+
+// fakeHost records commands; restarts take a moment, and the health check fails twice before it passes.
+type fakeHost struct {
+	name      string
+	inFlight  *atomic.Int32
+	peak      *atomic.Int32
+	mu        sync.Mutex
+	commands  []string
+	healthRun int
+}
+
+func (f *fakeHost) Host() string { return f.name }
+
+func (f *fakeHost) Run(_ context.Context, c remote.Command) (remote.Result, error) {
+	f.mu.Lock()
+	f.commands = append(f.commands, c.Script)
+	f.mu.Unlock()
+	switch {
+	case strings.HasPrefix(c.Script, "systemctl restart"):
+		n := f.inFlight.Add(1)
+		for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
+		}
+		time.Sleep(30 * time.Millisecond)
+		f.inFlight.Add(-1)
+	case c.Script == "check-health":
+		f.mu.Lock()
+		f.healthRun++
+		n := f.healthRun
+		f.mu.Unlock()
+		if n%3 != 0 {
+			return remote.Result{ExitStatus: 1}, &remote.ExitError{Command: c.Name, Status: 1, Stderr: "not yet"}
+		}
+	}
+	return remote.Result{}, nil
+}
+
+func (f *fakeHost) Stat(context.Context, []string) ([]remote.FileInfo, error) { return nil, nil }
+func (f *fakeHost) ReadFile(context.Context, string) ([]byte, error)          { return nil, nil }
+func (f *fakeHost) Upload(context.Context, remote.File) (bool, error)         { return true, nil }
+func (f *fakeHost) Close() error                                              { return nil }
+
+func restartPlan(hosts []string) (*plan.Plan, map[string][]resource.Resource) {
+	p := &plan.Plan{}
+	want := map[string][]resource.Resource{}
+	for _, h := range hosts {
+		p.Hosts = append(p.Hosts, plan.HostPlan{Host: h, Changes: []plan.Change{
+			{ID: "unit:api.service", Kind: "unit", Name: "api.service", Action: plan.Restart, Reasons: []string{"/etc/api.conf changed"}},
+		}})
+		want[h] = []resource.Resource{{Kind: resource.Unit, Name: "api.service", Enabled: true, Active: true, Health: "check-health"}}
+	}
+	return p, want
+}
+
+func TestRollingRestartsOneHostAtATimeAndWaitsForHealth(t *testing.T) {
+	hosts := []string{"cp-1", "cp-2", "cp-3"}
+	for _, rolling := range []bool{true, false} {
+		var inFlight, peak atomic.Int32
+		runners := map[string]remote.Runner{}
+		fakes := map[string]*fakeHost{}
+		for _, h := range hosts {
+			fakes[h] = &fakeHost{name: h, inFlight: &inFlight, peak: &peak}
+			runners[h] = fakes[h]
+		}
+		st, _ := state.Load(t.TempDir())
+		e := &Engine{Runners: runners, State: st, StateDir: t.TempDir(), Phases: []Phase{{Hosts: hosts, Rolling: rolling}},
+			HealthInterval: 5 * time.Millisecond}
+		p, want := restartPlan(hosts)
+		if err := e.Apply(context.Background(), p, want); err != nil {
+			t.Fatal(err)
+		}
+		if rolling && peak.Load() != 1 {
+			t.Errorf("rolling: %d restarts at once", peak.Load())
+		}
+		if !rolling && peak.Load() < 2 {
+			t.Errorf("not rolling: restarts did not overlap (peak %d)", peak.Load())
+		}
+		for _, f := range fakes {
+			if f.healthRun != 3 {
+				t.Errorf("%s: health checked %d times, want 3 (two failures, then success)", f.name, f.healthRun)
+			}
+		}
+	}
+}
+
+func TestUnhealthyUnitFailsWithTheHost(t *testing.T) {
+	var inFlight, peak atomic.Int32
+	f := &fakeHost{name: "cp-1", inFlight: &inFlight, peak: &peak}
+	st, _ := state.Load(t.TempDir())
+	e := &Engine{Runners: map[string]remote.Runner{"cp-1": f}, State: st, StateDir: t.TempDir(), HealthTimeout: 20 * time.Millisecond, HealthInterval: 5 * time.Millisecond}
+	p, want := restartPlan([]string{"cp-1"})
+	want["cp-1"][0].Health = "false-forever"
+	f2 := &neverHealthy{fakeHost: f}
+	e.Runners["cp-1"] = f2
+	err := e.Apply(context.Background(), p, want)
+	hes := remote.HostErrors(err)
+	if len(hes) != 1 || hes[0].Host != "cp-1" || !strings.Contains(err.Error(), "api.service is not healthy") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+type neverHealthy struct{ *fakeHost }
+
+func (n *neverHealthy) Run(ctx context.Context, c remote.Command) (remote.Result, error) {
+	if c.Script == "false-forever" {
+		return remote.Result{ExitStatus: 1}, &remote.ExitError{Command: c.Name, Status: 1, Stderr: "connection refused"}
+	}
+	return n.fakeHost.Run(ctx, c)
+}
