@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/kforge/kforge/provision/apply"
@@ -23,10 +25,17 @@ var (
 	_ Plan = (*PlanJSON)(nil)
 )
 
-// PlanHuman draws the plan as text and apply's progress as one timestamped line per step.
+// PlanHuman draws the plan as text, and apply's progress as one live line per host on a terminal (its current
+// step and how long it has been at it) or one timestamped line per step elsewhere.
 type PlanHuman struct {
 	Out, Err io.Writer
 	Term     Terminal
+
+	mu    sync.Mutex
+	board []string               // hosts in the order they first appeared
+	lines map[string]apply.Event // each host's latest event
+	since map[string]time.Time   // when each host's current step started
+	drawn int                    // lines drawn last time, to move back over
 }
 
 func (v *PlanHuman) Plan(p *plan.Plan) error {
@@ -35,12 +44,54 @@ func (v *PlanHuman) Plan(p *plan.Plan) error {
 }
 
 func (v *PlanHuman) Event(e apply.Event) {
+	if v.Term.Live {
+		v.live(e)
+		return
+	}
 	switch e.Status {
 	case "start":
 		fmt.Fprintf(v.Out, "%s  %-12s %s %s %s …\n", e.Time.Format("15:04:05"), e.Host, e.Action, e.Kind, e.Name)
 	case "failed":
 		fmt.Fprintf(v.Out, "%s  %-12s %s %s %s FAILED: %s\n", e.Time.Format("15:04:05"), e.Host, e.Action, e.Kind, e.Name, e.Error)
 	}
+}
+
+// live redraws the board: one line per host, the current step and its elapsed time.
+func (v *PlanHuman) live(e apply.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.lines == nil {
+		v.lines, v.since = map[string]apply.Event{}, map[string]time.Time{}
+	}
+	if _, ok := v.lines[e.Host]; !ok {
+		v.board = append(v.board, e.Host)
+	}
+	if e.Status == "start" {
+		v.since[e.Host] = e.Time
+	}
+	v.lines[e.Host] = e
+	var b strings.Builder
+	if v.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", v.drawn)
+	}
+	for _, h := range v.board {
+		ev := v.lines[h]
+		line := fmt.Sprintf("%-12s %s %s %s", h, ev.Action, ev.Kind, ev.Name)
+		switch ev.Status {
+		case "start":
+			line += fmt.Sprintf(" … %.0fs", ev.Time.Sub(v.since[h]).Seconds())
+		case "failed":
+			line += " FAILED: " + ev.Error
+		default:
+			line += " ✓"
+		}
+		if v.Term.Width > 0 && len(line) > v.Term.Width {
+			line = line[:v.Term.Width-1] + "…"
+		}
+		b.WriteString("\x1b[2K" + line + "\n")
+	}
+	v.drawn = len(v.board)
+	io.WriteString(v.Out, b.String())
 }
 
 func (v *PlanHuman) Applied(s plan.Summary, took time.Duration) error {

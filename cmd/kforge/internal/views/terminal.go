@@ -11,6 +11,8 @@ import (
 type Terminal struct {
 	Color bool
 	Width int
+	// Live says the output is a terminal, where progress can be redrawn in place.
+	Live bool
 }
 
 // DetectTerminal looks at w: colour only on a terminal and only if neither --no-color nor NO_COLOR says no.
@@ -19,7 +21,7 @@ func DetectTerminal(w io.Writer, noColor bool, env []string) Terminal {
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return Terminal{}
 	}
-	t := Terminal{Color: !noColor && !envSet(env, "NO_COLOR")}
+	t := Terminal{Color: !noColor && !envSet(env, "NO_COLOR"), Live: true}
 	if width, _, err := term.GetSize(int(f.Fd())); err == nil {
 		t.Width = width
 	}
