@@ -189,8 +189,10 @@ func (k *KernelConfig) Enabled(option string) bool {
 
 // Modules says which of the kernel modules kforge cares about (ModuleNames) the host has and how.
 type Modules struct {
-	// Dir says /lib/modules/RELEASE exists; without it nothing can be loaded.
-	Dir bool `json:"dir"`
+	// Support says the kernel can load modules at all (/proc/modules exists); Dir says
+	// /lib/modules/RELEASE exists. Without either, only what is built in is there.
+	Support bool `json:"support"`
+	Dir     bool `json:"dir"`
 	// Loaded lists every loaded module (/proc/modules); Builtin and Loadable only those of ModuleNames.
 	Loaded   []string `json:"loaded"`
 	Builtin  []string `json:"builtin"`
@@ -202,7 +204,8 @@ func (m *Modules) Available(name string) bool {
 	if m == nil {
 		return false
 	}
-	return slices.Contains(m.Loaded, name) || slices.Contains(m.Builtin, name) || slices.Contains(m.Loadable, name)
+	loadable := m.Support && m.Dir && slices.Contains(m.Loadable, name)
+	return slices.Contains(m.Loaded, name) || slices.Contains(m.Builtin, name) || loadable
 }
 
 // Sysctl is one kernel setting.

@@ -22,7 +22,7 @@ func alwaysEmitted() []string {
 	return []string{
 		"time", "uid", "os-release", "kernel-release", "arch", "hostname", "machine-id", "cpu-online", "nproc",
 		"meminfo", "swaps", "pid1-comm", "systemd-booted", "cgroup-fstype", "cgroup-mounts", "proc-cgroups",
-		"namespaces", "sysctls", "filesystems", "overlay-mount", "kernel-config", "modules-loaded", "modules-dir",
+		"namespaces", "sysctls", "filesystems", "overlay-mount", "kernel-config", "modules-support", "modules-dir",
 		"binaries", "disk-path", "disk", "kforge-marker", "k8s-paths", "units", "processes",
 	}
 }
@@ -162,8 +162,9 @@ func (p *parser) basics() {
 	f.MachineID = p.first("machine-id")
 	f.ProductUUID = p.first("product-uuid")
 	f.CPUs = countCPUList(p.first("cpu-online"))
+	nproc, _ := strconv.Atoi(p.first("nproc"))
 	if f.CPUs == 0 {
-		f.CPUs, _ = strconv.Atoi(p.first("nproc"))
+		f.CPUs = nproc
 	}
 	if ls, ok := p.lines("meminfo"); ok {
 		f.MemoryBytes = meminfoBytes(ls, "MemTotal")
@@ -494,13 +495,13 @@ func (p *parser) kernelConfig() {
 }
 
 func (p *parser) modules() {
-	loaded, ok := p.lines("modules-loaded")
-	dir := p.first("modules-dir")
-	if !ok && dir == "" {
+	support, dir := p.first("modules-support"), p.first("modules-dir")
+	if support == "" && dir == "" {
 		return
 	}
-	m := &Modules{Dir: dir == "yes", Loaded: names(loaded), Builtin: names(p.secs["modules-builtin"].linesOrNil()),
-		Loadable: names(p.secs["modules-loadable"].linesOrNil())}
+	loaded, _ := p.lines("modules-loaded")
+	m := &Modules{Support: support == "yes", Dir: dir == "yes", Loaded: names(loaded),
+		Builtin: names(p.secs["modules-builtin"].linesOrNil()), Loadable: names(p.secs["modules-loadable"].linesOrNil())}
 	p.f.Modules = m
 }
 

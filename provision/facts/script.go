@@ -266,11 +266,16 @@ else
 fi
 
 # Modules may be built in: lsmod alone would miss those, so modules.builtin and modules.dep are read too.
-kf_s modules-loaded
-if [ -r /proc/modules ]; then
-	while read -r kf_x kf_rest; do kf_l "$kf_x"; done < /proc/modules
-else
-	printf '!cannot read /proc/modules\n'
+# A kernel built without module support has no /proc/modules at all.
+kf_s modules-support
+if [ -e /proc/modules ]; then kf_l yes; else kf_l no; fi
+if [ -e /proc/modules ]; then
+	kf_s modules-loaded
+	if [ -r /proc/modules ]; then
+		kf_cat /proc/modules | while read -r kf_x kf_rest; do kf_l "$kf_x"; done
+	else
+		printf '!cannot read /proc/modules\n'
+	fi
 fi
 kf_s modules-dir
 if [ -d "/lib/modules/$kf_rel" ]; then kf_l yes; else kf_l no; fi
