@@ -173,3 +173,54 @@ func TestKilledApplyConverges(t *testing.T) {
 	}
 	kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")
 }
+
+// TestInterruptedApplyStopsCleanly sends SIGINT (Ctrl-C) in the middle of an apply: the step in flight
+// finishes, kforge exits non-zero, the lock is released and the state records what was done.
+func TestInterruptedApplyStopsCleanly(t *testing.T) {
+	l := labFixture.Get(t)
+	dir := labConfig(t, l)
+	onHost(t, l, 0, "rm -rf /etc/kubernetes /var/lib/kubelet")
+	onHost(t, l, 1, "rm -rf /etc/kubernetes /var/lib/kubelet")
+	bin := filepath.Join(t.TempDir(), "kforge")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "certs", "issue"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cmd := exec.Command(bin, "-c", dir, "apply", "--auto-approve", "--parallelism", "1")
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	started := 0
+	for sc.Scan() {
+		if strings.HasSuffix(sc.Text(), " …") {
+			if started++; started == 6 {
+				cmd.Process.Signal(os.Interrupt)
+			}
+		}
+	}
+	err := cmd.Wait()
+	if err == nil || !strings.Contains(stderr.String(), "stopped before") {
+		t.Fatalf("interrupted apply: %v, stderr:\n%s", err, stderr.String())
+	}
+	if started >= 40 {
+		t.Errorf("the apply went on after the interrupt (%d steps)", started)
+	}
+	holder, _ := state.Holder(filepath.Join(dir, ".kforge"))
+	if holder.PID != 0 {
+		t.Errorf("the lock was not released: %+v", holder)
+	}
+	st, _ := state.Load(filepath.Join(dir, ".kforge"))
+	if st.Serial == 0 || len(st.Hosts) == 0 {
+		t.Errorf("the state does not record the steps that finished: %+v", st)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("re-run: %s%s", r.stdout, r.stderr)
+	}
+	kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")
+}
