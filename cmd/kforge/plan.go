@@ -117,6 +117,42 @@ func envValue(env []string, name string) string {
 	return ""
 }
 
+// planned is a session with the lock held and a plan made.
+type planned struct {
+	*session
+	lock       *state.Lock
+	want       map[string][]resource.Resource
+	pkiChanges []pki.Change
+	plan       *plan.Plan
+}
+
+func (p *planned) close() {
+	p.session.close()
+	p.lock.Release()
+}
+
+// planNow takes the lock, connects, and plans: what plan, apply and destroy all start with.
+func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*planned, error) {
+	lock, err := a.lock(operation)
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.openSession(ctx)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	p := &planned{session: s, lock: lock}
+	if p.want, p.pkiChanges, err = s.desired(destroy); err == nil {
+		p.plan, err = s.makePlan(ctx, p.want)
+	}
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
 // desired builds what each host should have; destroy wants nothing anywhere.
 func (s *session) desired(destroy bool) (map[string][]resource.Resource, []pki.Change, error) {
 	if destroy {
@@ -164,25 +200,12 @@ certificate that apply would create, change, restart or remove. Exit codes: 0 su
 --detailed-exitcode 0 no changes, 2 changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx := c.Context()
-			lock, err := a.lock("plan")
+			pl, err := a.planNow(c.Context(), "plan", false)
 			if err != nil {
 				return err
 			}
-			defer lock.Release()
-			s, err := a.openSession(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			want, _, err := s.desired(false)
-			if err != nil {
-				return err
-			}
-			p, err := s.makePlan(ctx, want)
-			if err != nil {
-				return err
-			}
+			defer pl.close()
+			p := pl.plan
 			if out != "" {
 				b, err := plan.JSON(p)
 				if err != nil {
@@ -192,7 +215,7 @@ certificate that apply would create, change, restart or remove. Exit codes: 0 su
 					return fmt.Errorf("save plan: %w", err)
 				}
 			}
-			if err := s.view.Plan(p); err != nil {
+			if err := pl.view.Plan(p); err != nil {
 				return err
 			}
 			if detailed && !p.Empty() {
@@ -298,24 +321,12 @@ func (a *app) lock(operation string) (*state.Lock, error) {
 func (a *app) runApply(ctx context.Context, file string, autoApprove bool, parallelism int, destroy bool) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	lock, err := a.lock("apply")
+	pl, err := a.planNow(ctx, "apply", destroy)
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
-	s, err := a.openSession(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	want, pkiChanges, err := s.desired(destroy)
-	if err != nil {
-		return err
-	}
-	p, err := s.makePlan(ctx, want)
-	if err != nil {
-		return err
-	}
+	defer pl.close()
+	s, p, want := pl.session, pl.plan, pl.want
 	if file != "" {
 		saved, err := readPlan(file)
 		if err != nil {
@@ -342,23 +353,19 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 		}
 	}
 	start := time.Now()
-	if pki.Changed(pkiChanges) {
-		// Certificates are issued now, and the files made from them become concrete.
-		if err := pki.Apply(s.store, pki.CFSSL{}, pkiChanges, s.cluster.PKI); err != nil {
-			return err
-		}
-		if want, _, err = s.desired(destroy); err != nil {
-			return err
-		}
-	}
 	if !destroy {
+		// What the plan shows as made "at apply" (certificates, the encryption config) is made now, and the files
+		// made from it become concrete.
+		if err := pki.Apply(s.store, pki.CFSSL{}, pl.pkiChanges, s.cluster.PKI); err != nil {
+			return err
+		}
 		if _, err := pki.EnsureEncryptionConfig(s.store, s.cluster.SecretsEncryption, time.Now()); err != nil {
 			return err
 		}
-		if want, _, err = s.desired(destroy); err != nil {
+		if _, err := pki.WriteKubeconfigs(s.store, s.cluster); err != nil {
 			return err
 		}
-		if _, err := pki.WriteKubeconfigs(s.store, s.cluster); err != nil {
+		if want, _, err = s.desired(false); err != nil {
 			return err
 		}
 	}

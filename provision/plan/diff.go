@@ -175,20 +175,13 @@ func pathReasons(r resource.Resource, obs resource.Observed) []string {
 }
 
 func desiredAttributes(r resource.Resource) *Attributes {
-	switch r.Kind {
-	case resource.Unit:
-		return &Attributes{Enabled: boolPtr(r.Enabled), Active: boolPtr(r.Active)}
-	case resource.Sysctl, resource.Module:
-		return &Attributes{Value: r.Value}
-	case resource.Symlink:
-		return &Attributes{Target: r.Target}
-	case resource.Directory:
-		return &Attributes{Mode: fmt.Sprintf("%#o", r.Mode.Perm()), Owner: owner(r.Owner, r.Group)}
-	}
-	return &Attributes{SHA256: r.SHA256, Size: r.Size, Mode: fmt.Sprintf("%#o", r.Mode.Perm()), Owner: owner(r.Owner, r.Group),
-		Version: r.Version, Secret: r.Secret, Pending: r.Pending != ""}
+	a := observedAttributes(r.Kind, resource.Observed{SHA256: r.SHA256, Size: r.Size, Mode: r.Mode, Owner: r.Owner, Group: r.Group,
+		Version: r.Version, Target: r.Target, Enabled: r.Enabled, Active: r.Active, Value: r.Value}, r.Secret)
+	a.Pending = r.Pending != "" && a.SHA256 == ""
+	return a
 }
 
+// observedAttributes is what a plan shows of a resource's state: for files digests and metadata, never content.
 func observedAttributes(k resource.Kind, obs resource.Observed, secret bool) *Attributes {
 	switch k {
 	case resource.Unit:
