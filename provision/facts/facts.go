@@ -3,6 +3,7 @@
 package facts
 
 import (
+	"path"
 	"slices"
 	"time"
 )
@@ -96,16 +97,7 @@ func (i *Init) Systemd() bool {
 		return false
 	}
 	// systemd names itself "systemd" even when started as /sbin/init, and sd_booted confirms it.
-	return (i.PID1 == "systemd" || pathBase(i.PID1Path) == "systemd") && i.SystemdBooted
-}
-
-func pathBase(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
+	return (i.PID1 == "systemd" || path.Base(i.PID1Path) == "systemd") && i.SystemdBooted
 }
 
 // CgroupMode is how the cgroup hierarchies are mounted.
@@ -158,7 +150,9 @@ type Overlay struct {
 	Listed bool `json:"listed"`
 	// MountTest is "ok" or "failed" for the test mount (as root, in a fresh directory under Disk.Path that is
 	// removed again), "" when it could not run (NotRun says why).
-	MountTest  string `json:"mount_test,omitempty"`
+	MountTest string `json:"mount_test,omitempty"`
+	// MountDir is the test's directory, which the probe removed again.
+	MountDir   string `json:"mount_dir,omitempty"`
 	MountError string `json:"mount_error,omitempty"`
 	NotRun     string `json:"not_run,omitempty"`
 }

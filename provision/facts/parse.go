@@ -162,6 +162,7 @@ func (p *parser) basics() {
 	f.MachineID = p.first("machine-id")
 	f.ProductUUID = p.first("product-uuid")
 	f.CPUs = countCPUList(p.first("cpu-online"))
+	// Read even when not needed, so that a missing getconf is on record.
 	nproc, _ := strconv.Atoi(p.first("nproc"))
 	if f.CPUs == 0 {
 		f.CPUs = nproc
@@ -469,6 +470,9 @@ func (p *parser) overlay() {
 		o.NotRun = strings.Join(mount.errs, "; ")
 	case len(mount.lines) >= 1 && (mount.lines[0] == MountOK || mount.lines[0] == MountFailed):
 		o.MountTest = mount.lines[0]
+		if len(mount.lines) > 1 {
+			o.MountDir = mount.lines[1]
+		}
 		if len(mount.lines) > 2 {
 			o.MountError = strings.TrimSpace(strings.Join(mount.lines[2:], "\n"))
 		}
