@@ -40,6 +40,8 @@ type app struct {
 	noColor    bool
 	vars       []string
 	varFiles   []string
+
+	ignorePreflight []string
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, env []string) *app {
@@ -63,8 +65,9 @@ func (a *app) root() *cobra.Command {
 	pf.BoolVar(&a.noColor, "no-color", false, "no colour in output (also: NO_COLOR)")
 	pf.StringArrayVar(&a.vars, "var", nil, "set a variable: NAME=VALUE (repeatable; beats KFORGE_VAR_NAME and *.kfvars)")
 	pf.StringArrayVar(&a.varFiles, "var-file", nil, "read variables from a .kfvars file (repeatable)")
+	pf.StringSliceVar(&a.ignorePreflight, "ignore-preflight", nil, "preflight check IDs whose errors are only warnings (preflight, plan, apply)")
 	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd(), a.planCmd(), a.applyCmd(), a.showCmd(), a.destroyCmd(),
-		a.forceUnlockCmd(), a.certsCmd(), a.labCmd())
+		a.forceUnlockCmd(), a.preflightCmd(), a.certsCmd(), a.labCmd())
 	return root
 }
 

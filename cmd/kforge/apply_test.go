@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,23 +20,29 @@ import (
 	"github.com/kforge/kforge/provision/state"
 )
 
-var labFixture = labtest.New("tcmd", 2)
+var labFixture = labtest.New("tcmd", 3)
 
 func TestMain(m *testing.M) { os.Exit(labFixture.Main(m)) }
 
-// labConfig writes a configuration for the test lab.
+// labConfig writes a configuration for the test lab. Lab hosts have cgroup v1, which Kubernetes 1.37 runs on
+// only when told to.
 func labConfig(t *testing.T, l *lab.Lab) string {
+	return labConfigWith(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }")
+}
+
+func labConfigWith(t *testing.T, l *lab.Lab, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	src := fmt.Sprintf(`cluster "lab" {
   pod_cidr     = "198.19.0.0/17"
   service_cidr = "198.19.128.0/20"
+  %s
 }
 
 provider "lab" {
   name = %q
 }
-`, l.Name)
+`, extra, l.Name)
 	if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +70,7 @@ func onHost(t *testing.T, l *lab.Lab, i int, script string) string {
 func TestPlanApplyOnALab(t *testing.T) {
 	l := labFixture.Get(t)
 	dir := labConfig(t, l)
-	onHost(t, l, 0, "rm -rf /etc/kubernetes /var/lib/kubelet")
-	onHost(t, l, 1, "rm -rf /etc/kubernetes /var/lib/kubelet")
+	clean(t, l)
 
 	r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode", "-out", filepath.Join(dir, "first.plan"))
 	if r.code != 2 || !strings.Contains(r.stdout, "+   file /etc/kubernetes/pki/ca.crt  (0644 root:root, certificate ca to issue at apply: new)") {
@@ -124,8 +130,7 @@ func TestPlanApplyOnALab(t *testing.T) {
 func TestKilledApplyConverges(t *testing.T) {
 	l := labFixture.Get(t)
 	dir := labConfig(t, l)
-	onHost(t, l, 0, "rm -rf /etc/kubernetes /var/lib/kubelet")
-	onHost(t, l, 1, "rm -rf /etc/kubernetes /var/lib/kubelet")
+	clean(t, l)
 	bin := filepath.Join(t.TempDir(), "kforge")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v %s", err, out)
@@ -179,8 +184,7 @@ func TestKilledApplyConverges(t *testing.T) {
 func TestInterruptedApplyStopsCleanly(t *testing.T) {
 	l := labFixture.Get(t)
 	dir := labConfig(t, l)
-	onHost(t, l, 0, "rm -rf /etc/kubernetes /var/lib/kubelet")
-	onHost(t, l, 1, "rm -rf /etc/kubernetes /var/lib/kubelet")
+	clean(t, l)
 	bin := filepath.Join(t.TempDir(), "kforge")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v %s", err, out)
@@ -223,4 +227,58 @@ func TestInterruptedApplyStopsCleanly(t *testing.T) {
 		t.Fatalf("re-run: %s%s", r.stdout, r.stderr)
 	}
 	kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")
+}
+
+// clean removes what an earlier test placed on the lab hosts.
+func clean(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	for i := range l.Hosts {
+		onHost(t, l, i, "rm -rf /etc/kubernetes /var/lib/kubelet /etc/kforge")
+	}
+}
+
+// TestPreflightOnALab: the lab's cgroup v1 is the one error, with its fix; everything else passes; ignoring
+// it turns it into a warning, and so does the cluster's own opt-in.
+func TestPreflightOnALab(t *testing.T) {
+	l := labFixture.Get(t)
+	clean(t, l)
+	strict := labConfigWith(t, l, "")
+	r := kforge(t, nil, "", "-c", strict, "preflight")
+	if r.code != 1 || !strings.Contains(r.stdout, "Preflight: 3 errors, 0 warnings.") {
+		t.Fatalf("preflight: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, " error ") && !strings.HasPrefix(strings.TrimSpace(line), "cgroup-v1 ") {
+			t.Errorf("an error other than cgroup v1: %s", line)
+		}
+	}
+	if strings.Count(r.stdout, "fail_cgroup_v1") < 3 {
+		t.Errorf("the fix does not say how:\n%s", r.stdout)
+	}
+	if r := kforge(t, nil, "", "-c", strict, "plan"); r.code != 1 || !strings.Contains(r.stderr, "preflight checks failed") {
+		t.Errorf("plan went on despite preflight errors: exit %d %s", r.code, r.stderr)
+	}
+	r = kforge(t, nil, "", "-c", strict, "preflight", "--ignore-preflight", "cgroup-v1", "--json")
+	var doc struct {
+		Findings []struct {
+			ID, Severity string
+			Ignored      bool
+		}
+		Errors bool
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 || doc.Errors {
+		t.Fatalf("ignored: exit %d %v\n%s", r.code, err, r.stdout)
+	}
+	ignored := 0
+	for _, f := range doc.Findings {
+		if f.ID == "cgroup-v1" && f.Ignored && f.Severity == "warning" {
+			ignored++
+		}
+	}
+	if ignored != 3 {
+		t.Errorf("%d hosts with cgroup-v1 ignored, want 3", ignored)
+	}
+	if r := kforge(t, nil, "", "-c", labConfig(t, l), "preflight"); r.code != 0 || !strings.Contains(r.stdout, "Preflight: 0 errors, 3 warnings.") {
+		t.Errorf("with fail_cgroup_v1 = false: exit %d\n%s", r.code, r.stdout)
+	}
 }

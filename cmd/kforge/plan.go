@@ -22,8 +22,10 @@ import (
 	"github.com/kforge/kforge/pki"
 	"github.com/kforge/kforge/provision/apply"
 	"github.com/kforge/kforge/provision/desired"
+	"github.com/kforge/kforge/provision/facts"
 	"github.com/kforge/kforge/provision/plan"
 	"github.com/kforge/kforge/provision/planner"
+	"github.com/kforge/kforge/provision/preflight"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/resource"
 	"github.com/kforge/kforge/provision/ssh"
@@ -42,6 +44,18 @@ type session struct {
 	runners  map[string]remote.Runner
 	clients  []*ssh.Client
 	view     views.Plan
+	facts    facts.Cache // probed once per command run
+}
+
+// runnerList lists the connections in the configuration's host order.
+func (s *session) runnerList() []remote.Runner {
+	var out []remote.Runner
+	for _, h := range s.cluster.Hosts {
+		if r, ok := s.runners[h.Name]; ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (s *session) close() {
@@ -143,6 +157,20 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 		return nil, err
 	}
 	p := &planned{session: s, lock: lock}
+	if !destroy {
+		// The same checks as kforge preflight: a host that cannot run Kubernetes is refused before anything changes.
+		findings, err := a.preflight(ctx, s)
+		if err == nil {
+			err = a.preflightView().Findings(findings, false)
+		}
+		if err == nil && preflight.HasErrors(findings) {
+			err = errors.New("preflight checks failed on some hosts (kforge preflight shows them all; --ignore-preflight ID,… to go on anyway)")
+		}
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+	}
 	if p.want, p.pkiChanges, err = s.desired(destroy); err == nil {
 		p.plan, err = s.makePlan(ctx, p.want)
 	}

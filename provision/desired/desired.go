@@ -12,6 +12,7 @@ import (
 
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/pki"
+	"github.com/kforge/kforge/provision/facts"
 	"github.com/kforge/kforge/provision/resource"
 )
 
@@ -71,6 +72,9 @@ func Build(c *config.Cluster, store *pki.Store, changes []pki.Change) (map[strin
 	}
 	add := func(host string, r resource.Resource) { out[host] = append(out[host], r) }
 	for _, h := range c.Hosts {
+		// The marker first: whatever else an interrupted apply placed, the host says whose it is.
+		add(h.Name, dir(path.Dir(facts.MarkerFile), 0o755))
+		add(h.Name, file(facts.MarkerFile, []byte(c.Name+"\n"), 0o644, false, ""))
 		add(h.Name, dir(KubernetesDir, 0o755))
 		add(h.Name, dir(PKIDir, 0o700))
 		if h.Has(config.RoleEtcd) || h.Has(config.RoleControlPlane) {
@@ -79,6 +83,9 @@ func Build(c *config.Cluster, store *pki.Store, changes []pki.Change) (map[strin
 		if h.RunsKubelet() {
 			add(h.Name, dir("/var/lib/kubelet", 0o700))
 			add(h.Name, dir(KubeletPKIDir, 0o700))
+			for _, r := range nodeSysctls() {
+				add(h.Name, r)
+			}
 		}
 	}
 	for _, s := range pki.Catalog(c) {
@@ -195,6 +202,24 @@ func hostNames(hs []config.Host) []string {
 	out := make([]string, len(hs))
 	for i, h := range hs {
 		out[i] = h.Name
+	}
+	return out
+}
+
+// nodeSysctls: pods' traffic is routed and bridged through the node, so the kernel must forward it and show
+// bridged packets to iptables. The file keeps the values across reboots; the sysctls set them now.
+func nodeSysctls() []resource.Resource {
+	values := [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.bridge.bridge-nf-call-iptables", "1"}}
+	var conf strings.Builder
+	conf.WriteString("# Written by kforge: Kubernetes nodes route and bridge pod traffic.\n")
+	for _, v := range values {
+		fmt.Fprintf(&conf, "%s = %s\n", v[0], v[1])
+	}
+	f := file("/etc/sysctl.d/99-kforge-kubernetes.conf", []byte(conf.String()), 0o644, false, "")
+	f.Diffable = true
+	out := []resource.Resource{f}
+	for _, v := range values {
+		out = append(out, resource.Resource{Kind: resource.Sysctl, Name: v[0], Value: v[1]})
 	}
 	return out
 }

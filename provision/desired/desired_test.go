@@ -46,7 +46,8 @@ func TestWhatEachHostGets(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range before["cp-1"] {
-		if r.Kind == resource.File && (r.Pending == "" || r.SHA256 != "") {
+		fromPKI := strings.HasPrefix(r.Name, "/etc/kubernetes") || strings.HasPrefix(r.Name, "/var/lib/kubelet")
+		if r.Kind == resource.File && fromPKI && (r.Pending == "" || r.SHA256 != "") {
 			t.Errorf("%s: pending %q sha %q", r.Name, r.Pending, r.SHA256)
 		}
 	}
@@ -61,7 +62,9 @@ func TestWhatEachHostGets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCP := `/etc/kubernetes
+	wantCP := `/etc/kforge
+/etc/kforge/managed
+/etc/kubernetes
 /etc/kubernetes/admin.conf
 /etc/kubernetes/controller-manager.conf
 /etc/kubernetes/encryption-config.yaml
@@ -90,27 +93,41 @@ func TestWhatEachHostGets(t *testing.T) {
 /etc/kubernetes/pki/sa.key
 /etc/kubernetes/pki/sa.pub
 /etc/kubernetes/scheduler.conf
+/etc/sysctl.d/99-kforge-kubernetes.conf
 /var/lib/kubelet
 /var/lib/kubelet/pki
 /var/lib/kubelet/pki/kubelet.crt
-/var/lib/kubelet/pki/kubelet.key`
+/var/lib/kubelet/pki/kubelet.key
+net.bridge.bridge-nf-call-iptables
+net.ipv4.ip_forward`
 	if got := paths(hosts["cp-1"]); got != wantCP {
 		t.Errorf("cp-1 gets:\n%s", got)
 	}
-	wantWorker := `/etc/kubernetes
+	wantWorker := `/etc/kforge
+/etc/kforge/managed
+/etc/kubernetes
 /etc/kubernetes/kube-proxy.conf
 /etc/kubernetes/kubelet.conf
 /etc/kubernetes/pki
 /etc/kubernetes/pki/ca.crt
+/etc/sysctl.d/99-kforge-kubernetes.conf
 /var/lib/kubelet
 /var/lib/kubelet/pki
 /var/lib/kubelet/pki/kubelet.crt
-/var/lib/kubelet/pki/kubelet.key`
+/var/lib/kubelet/pki/kubelet.key
+net.bridge.bridge-nf-call-iptables
+net.ipv4.ip_forward`
 	if got := paths(hosts["worker-1"]); got != wantWorker {
 		t.Errorf("worker-1 gets:\n%s", got)
 	}
 	for _, r := range hosts["worker-1"] {
 		if r.Kind != resource.File {
+			continue
+		}
+		if r.Name == "/etc/kforge/managed" || strings.HasPrefix(r.Name, "/etc/sysctl.d/") {
+			if r.Name == "/etc/kforge/managed" && string(r.Content) != "ha\n" {
+				t.Errorf("marker: %q", r.Content)
+			}
 			continue
 		}
 		secret := strings.HasSuffix(r.Name, ".key") || strings.HasSuffix(r.Name, ".conf")
