@@ -113,11 +113,11 @@ func hasSubdir(entries []os.DirEntry) bool {
 // still runs (nspawn was SIGKILLed), its init gets SIGRTMIN+3 (systemd's "power off"); whatever is left in the
 // host's cgroups is killed.
 func stopHost(lab, host string, pid int) error {
-	if running(pid, host) {
+	if starting(pid, host) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		if !waitGone(func() bool { return running(pid, host) }, 20*time.Second) {
+		if !waitGone(func() bool { return starting(pid, host) }, 20*time.Second) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			waitGone(func() bool { return running(pid, host) }, 5*time.Second)
+			waitGone(func() bool { return starting(pid, host) }, 5*time.Second)
 		}
 	}
 	cgs := hostCgroups(lab, host)

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"syscall"
 
 	"github.com/kforge/kforge/internal/atomicfile"
@@ -139,6 +141,23 @@ func running(pid int, machine string) bool {
 		}
 	}
 	return false
+}
+
+// starting reports whether pid is the host's boot process, before or after it became systemd-nspawn: right
+// after boot() it is still the shell that sets up the host's cgroups.
+func starting(pid int, host string) bool {
+	if running(pid, host) {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+		return false // gone, or a zombie waiting to be reaped
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return slices.Contains(splitNul(cmdline), host)
 }
 
 func splitNul(b []byte) []string {

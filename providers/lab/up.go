@@ -274,7 +274,7 @@ func waitSSH(ctx context.Context, h Host, logFile string, timeout time.Duration)
 			conn.Close()
 			return nil
 		}
-		if !running(h.PID, h.Name) {
+		if !starting(h.PID, h.Name) {
 			data, _ := os.ReadFile(logFile)
 			return fmt.Errorf("host %s stopped while booting: %s", h.Name, lastLines(string(data), 15))
 		}

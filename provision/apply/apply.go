@@ -48,7 +48,8 @@ type Engine struct {
 	// StepTimeout bounds one change; default 10 minutes.
 	StepTimeout time.Duration
 
-	mu sync.Mutex // guards State and its file
+	mu     sync.Mutex // guards State and its file
+	emitMu sync.Mutex // hosts report from their own goroutines; views see one event at a time
 }
 
 // Phase is a group of hosts applied together. Rolling phases restart one host at a time (a control plane or an
@@ -238,6 +239,8 @@ func unwrapHost(err error) error {
 
 func (e *Engine) emit(ev Event) {
 	if e.Events != nil {
+		e.emitMu.Lock()
+		defer e.emitMu.Unlock()
 		ev.Time = time.Now()
 		e.Events(ev)
 	}
