@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/kforge
 EXAMPLES := $(sort $(dir $(wildcard examples/*/*.hcl)))
 
-.PHONY: all deps build demo test lint fmt fmt-check vet staticcheck unit fuzz bench clean
+.PHONY: all deps build demo test lint fmt fmt-check vet staticcheck unit fuzz bench artifacts clean
 
 all: build
 
@@ -55,6 +55,11 @@ fuzz: deps
 BENCHTIME ?= 1x
 bench: deps
 	go test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+# Kubernetes, etcd and containerd built from the Go module proxy, runc and CNI plugins from Debian, with a
+# manifest of sha256 sums, in /var/cache/kforge/artifacts (cached by version: a second run takes seconds).
+artifacts: deps
+	scripts/build-artifacts.sh
 
 clean:
 	rm -rf bin

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Builds the artifacts that lab clusters and the end-to-end test install, since these machines reach no download
+# site: Kubernetes, etcd and containerd from the Go module proxy, runc and the CNI plugins from Debian's packages,
+# and a pause image. Output: $KFORGE_ARTIFACTS/<set>/ with every file and a manifest of sha256 sums. Each part is
+# cached by version (a second run takes seconds) and an interrupted run resumes where it stopped.
+set -euo pipefail
+export PATH=/usr/local/go/bin:$PATH CGO_ENABLED=0 GOFLAGS=-mod=mod
+K8S=${K8S_VERSION:-v1.37.2}
+ETCD=${ETCD_VERSION:-v3.7.3}
+CONTAINERD=${CONTAINERD_VERSION:-v2.4.2}
+ROOT=${KFORGE_ARTIFACTS:-/var/cache/kforge/artifacts}
+SET=$ROOT/k8s-$K8S-etcd-$ETCD-containerd-$CONTAINERD
+PARTS=$ROOT/parts
+BUILD=$ROOT/build
+log() { printf '%s artifacts: %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+if [ -f "$SET/manifest.json" ]; then log "cached: $SET"; exit 0; fi
+mkdir -p "$PARTS" "$BUILD"
+
+# ldflags that make `--version` print the release, as the official builds do.
+k8s_ldflags() {
+  local v=$1 minor=${1#v1.}; minor=${minor%%.*}
+  local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  local flags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags="$flags -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+  done
+  echo "$flags"
+}
+
+build_kubernetes() {
+  local out=$PARTS/kubernetes-$K8S
+  [ -f "$out/.done" ] && return
+  log "building Kubernetes $K8S (about 8 minutes the first time)"
+  local src=$BUILD/kubernetes-$K8S gomod
+  mkdir -p "$src" "$out"
+  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  # k8s.io/kubernetes replaces its staging modules with directories a module download does not have: replace
+  # each one it requires with its published version (v0.MINOR.PATCH) instead.
+  local staging="v0.${K8S#v1.}"
+  {
+    echo "module kforge.local/kubernetes-build"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "require k8s.io/kubernetes $K8S"
+    echo
+    echo "replace ("
+    sed -n '/^replace (/,/^)/s|^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*|\1|p' "$gomod" | while read -r m; do
+      if sed -n '/^require (/,/^)/p' "$gomod" | grep -q "^[[:space:]]*$m "; then echo "	$m => $m $staging"; fi
+    done
+    echo ")"
+    echo
+    echo "tool ("
+    for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do echo "	k8s.io/kubernetes/cmd/$c"; done
+    echo ")"
+  } > "$src/go.mod"
+  (cd "$src" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  (cd "$src" && go build -trimpath -ldflags "$(k8s_ldflags "$K8S")" -o "$out/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl)
+  "$out/kube-apiserver" --version | grep -qx "Kubernetes $K8S"
+  touch "$out/.done"
+}
+
+build_etcd() {
+  local out=$PARTS/etcd-$ETCD
+  [ -f "$out/.done" ] && return
+  log "building etcd $ETCD"
+  local src=$BUILD/etcd-$ETCD
+  mkdir -p "$src" "$out"
+  cat > "$src/main.go" <<'GO'
+// Command etcd is etcd's own server main, built from the Go module proxy.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  printf 'module kforge.local/etcd-build\n\ngo 1.26.0\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 %s\n\tgo.etcd.io/etcd/etcdctl/v3 %s\n)\n\ntool go.etcd.io/etcd/etcdctl/v3\n' "$ETCD" "$ETCD" > "$src/go.mod"
+  (cd "$src" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" . && go build -trimpath -ldflags "-s -w" -o "$out/etcdctl" go.etcd.io/etcd/etcdctl/v3)
+  "$out/etcd" --version | grep -q "etcd Version: ${ETCD#v}"
+  touch "$out/.done"
+}
+
+build_containerd() {
+  local out=$PARTS/containerd-$CONTAINERD
+  [ -f "$out/.done" ] && return
+  log "building containerd $CONTAINERD"
+  local src=$BUILD/containerd-$CONTAINERD
+  mkdir -p "$src" "$out"
+  printf 'module kforge.local/containerd-build\n\ngo 1.26.0\n\nrequire github.com/containerd/containerd/v2 %s\n\ntool (\n\tgithub.com/containerd/containerd/v2/cmd/containerd\n\tgithub.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2\n\tgithub.com/containerd/containerd/v2/cmd/ctr\n)\n' "$CONTAINERD" > "$src/go.mod"
+  (cd "$src" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  local v=github.com/containerd/containerd/v2/version
+  (cd "$src" && go build -trimpath -tags "no_btrfs no_devmapper no_zfs" -ldflags "-s -w -X $v.Version=$CONTAINERD" -o "$out/" \
+    github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+    github.com/containerd/containerd/v2/cmd/ctr)
+  touch "$out/.done"
+}
+
+# runc and the CNI plugins: Debian's packages, unpacked (no hosts install them with apt: lab hosts have no route).
+debian_parts() {
+  local out=$PARTS/debian-$(dpkg --print-architecture)
+  [ -f "$out/.done" ] && return
+  log "taking runc and the CNI plugins from Debian's packages"
+  local dl=$BUILD/debian
+  rm -rf "$dl"; mkdir -p "$dl/x" "$out"
+  (cd "$dl" && apt-get download runc containernetworking-plugins >/dev/null)
+  for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$dl/x"; done
+  cp "$dl/x/usr/sbin/runc" "$out/runc"
+  mkdir -p "$out/cni"
+  for p in bridge host-local loopback portmap; do cp "$dl/x/usr/lib/cni/$p" "$out/cni/$p"; done
+  (cd "$dl" && ls *.deb) > "$out/packages.txt"
+  touch "$out/.done"
+}
+
+build_kubernetes
+build_etcd
+build_containerd
+debian_parts
+
+log "assembling $SET"
+tmp=$SET.tmp
+rm -rf "$tmp"; mkdir -p "$tmp/bin" "$tmp/cni"
+cp "$PARTS/kubernetes-$K8S"/kube* "$tmp/bin/"
+cp "$PARTS/etcd-$ETCD"/etcd* "$tmp/bin/"
+cp "$PARTS/containerd-$CONTAINERD"/{containerd,containerd-shim-runc-v2,ctr} "$tmp/bin/"
+debian=$PARTS/debian-$(dpkg --print-architecture)
+cp "$debian/runc" "$tmp/bin/"
+cp "$debian"/cni/* "$tmp/cni/"
+{
+  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s",\n  "files": [\n' "$K8S" "$ETCD" "$CONTAINERD"
+  first=1
+  for f in $(cd "$tmp" && find bin cni -type f | sort); do
+    [ $first = 1 ] || printf ',\n'; first=0
+    printf '    {"path": "%s", "sha256": "%s", "size": %s}' "$f" "$(sha256sum "$tmp/$f" | cut -d' ' -f1)" "$(stat -c %s "$tmp/$f")"
+  done
+  printf '\n  ]\n}\n'
+} > "$tmp/manifest.json"
+mv "$tmp" "$SET"
+log "done: $SET"
