@@ -282,3 +282,54 @@ func TestPreflightOnALab(t *testing.T) {
 		t.Errorf("with fail_cgroup_v1 = false: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// TestRemovedHostIsCleanedUp: a host leaves the configuration; the next plan removes what kforge placed on it,
+// reaching it as the state recorded, and the state forgets it.
+func TestRemovedHostIsCleanedUp(t *testing.T) {
+	l := labFixture.Get(t)
+	clean(t, l)
+	hostsHCL, err := os.ReadFile(l.HostsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(hostsHCL), "\nhost ")
+	if len(blocks) != 4 {
+		t.Fatalf("hosts file:\n%s", hostsHCL)
+	}
+	cluster := "cluster \"lab\" {\n  pod_cidr     = \"198.19.0.0/17\"\n  service_cidr = \"198.19.128.0/20\"\n  kubelet {\n    fail_cgroup_v1 = false\n  }\n}\n"
+	dir := t.TempDir()
+	write := func(hosts []string) {
+		src := cluster
+		for _, b := range hosts {
+			src += "\nhost " + b
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(blocks[1:])
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply: %s%s", r.stdout, r.stderr)
+	}
+	write(blocks[1:3])
+	r := kforge(t, nil, "", "-c", dir, "plan")
+	removed := l.Hosts[2].Name
+	if r.code != 0 || !strings.Contains(r.stdout, "host "+removed+"\n") || !strings.Contains(r.stdout, "(no longer in the configuration)") ||
+		!strings.Contains(r.stdout, "Plan: 0 to add, 0 to change, 14 to destroy, 0 to restart.") {
+		t.Fatalf("plan after removing %s: exit %d\n%s%s", removed, r.code, r.stdout, r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply the removal: %s%s", r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 2, "ls -A /etc/kubernetes /var/lib/kubelet /etc/kforge 2>/dev/null | wc -l"); got != "0" {
+		t.Errorf("left on %s: %s", removed, onHost(t, l, 2, "find /etc/kubernetes /var/lib/kubelet /etc/kforge 2>/dev/null"))
+	}
+	st, _ := state.Load(filepath.Join(dir, ".kforge"))
+	if _, ok := st.Hosts[removed]; ok || st.Connections[removed] != (state.Connection{}) {
+		t.Errorf("state still has %s", removed)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("after the removal: exit %d\n%s", r.code, r.stdout)
+	}
+	kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")
+}

@@ -90,20 +90,21 @@ func (a *app) openSession(ctx context.Context) (*session, error) {
 	if home != "" {
 		d.UserKnownHostsFile = filepath.Join(home, ".ssh", "known_hosts")
 	}
-	clients := make([]*ssh.Client, len(cluster.Hosts))
-	err = remote.ForEach(ctx, cluster.Hosts, 20, func(h config.Host) string { return h.Name }, "connect",
-		func(ctx context.Context, h config.Host) error {
-			c, err := d.Dial(ctx, ssh.TargetFor(h))
+	targets := s.targets()
+	clients := make([]*ssh.Client, len(targets))
+	err = remote.ForEach(ctx, targets, 20, func(t ssh.Target) string { return t.Name }, "connect",
+		func(ctx context.Context, t ssh.Target) error {
+			c, err := d.Dial(ctx, t)
 			if err != nil {
 				return err
 			}
-			clients[indexOfName(cluster.Hosts, h.Name)] = c
+			clients[indexOfTarget(targets, t.Name)] = c
 			return nil
 		})
 	for i, c := range clients {
 		if c != nil {
 			s.clients = append(s.clients, c)
-			s.runners[cluster.Hosts[i].Name] = c
+			s.runners[targets[i].Name] = c
 		}
 	}
 	if err != nil {
@@ -113,9 +114,39 @@ func (a *app) openSession(ctx context.Context) (*session, error) {
 	return s, nil
 }
 
-func indexOfName(hs []config.Host, name string) int {
-	for i, h := range hs {
-		if h.Name == name {
+// targets: every configured host, then every host the state still has resources on, reached as it was last.
+func (s *session) targets() []ssh.Target {
+	var out []ssh.Target
+	configured := map[string]bool{}
+	for _, h := range s.cluster.Hosts {
+		out = append(out, ssh.TargetFor(h))
+		configured[h.Name] = true
+	}
+	for name := range s.state.Hosts {
+		if c, ok := s.state.Connections[name]; ok && !configured[name] {
+			out = append(out, ssh.Target{Name: name, Address: c.Address, Port: c.Port, User: c.User, PrivateKeyFile: c.PrivateKeyFile,
+				KnownHostsFile: c.KnownHostsFile, HostKeyPolicy: config.HostKeyPolicy(c.HostKeyPolicy), Sudo: c.Sudo,
+				ConnectTimeout: 10 * time.Second})
+		}
+	}
+	return out
+}
+
+// remember records how the configured hosts are reached, for when one leaves the configuration.
+func (s *session) remember() {
+	if s.state.Connections == nil {
+		s.state.Connections = map[string]state.Connection{}
+	}
+	for _, h := range s.cluster.Hosts {
+		t := ssh.TargetFor(h)
+		s.state.Connections[h.Name] = state.Connection{Address: t.Address, Port: t.Port, User: t.User, PrivateKeyFile: t.PrivateKeyFile,
+			KnownHostsFile: t.KnownHostsFile, HostKeyPolicy: string(t.HostKeyPolicy), Sudo: t.Sudo}
+	}
+}
+
+func indexOfTarget(ts []ssh.Target, name string) int {
+	for i, t := range ts {
+		if t.Name == name {
 			return i
 		}
 	}
@@ -396,6 +427,9 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 		if want, _, err = s.desired(false); err != nil {
 			return err
 		}
+	}
+	if !destroy {
+		s.remember()
 	}
 	e := &apply.Engine{Runners: s.runners, State: s.state, StateDir: s.stateDir, Parallelism: parallelism,
 		Phases: phases(s.cluster), Events: s.view.Event}

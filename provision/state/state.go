@@ -28,6 +28,21 @@ type State struct {
 	Hosts map[string][]plan.Managed `json:"hosts"`
 	// Versions remembers what each binary kforge placed is ("kubelet v1.37.2"), by host and path.
 	Versions map[string]map[string]string `json:"versions,omitempty"`
+	// Connections records how each host was reached, so that a host removed from the configuration can still be
+	// cleaned up by the next apply.
+	Connections map[string]Connection `json:"connections,omitempty"`
+}
+
+// Connection is how to reach a host (no bastion: a host behind one must stay in the configuration until its
+// removal has been applied).
+type Connection struct {
+	Address        string `json:"address"`
+	Port           int    `json:"port"`
+	User           string `json:"user"`
+	PrivateKeyFile string `json:"private_key_file,omitempty"`
+	KnownHostsFile string `json:"known_hosts_file,omitempty"`
+	HostKeyPolicy  string `json:"host_key_policy"`
+	Sudo           bool   `json:"sudo"`
 }
 
 const fileName = "state.json"
@@ -95,6 +110,7 @@ func (s *State) Forget(host, id string) {
 	}
 	if len(s.Hosts[host]) == 0 {
 		delete(s.Hosts, host)
+		delete(s.Connections, host)
 	}
 }
 
