@@ -296,13 +296,15 @@ func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.R
 	case plan.Restart:
 		return run("restart "+c.Name, "systemctl restart -- "+q(c.Name))
 	}
+	if c.Action == plan.Replace {
+		// Something of another type is in the way: an empty directory or a file goes; a directory with content
+		// stays, and the step fails saying so, rather than kforge deleting what it did not make.
+		if err := run("clear the way for "+res.Name, "rmdir -- "+q(res.Name)+" 2>/dev/null || rm -f -- "+q(res.Name)); err != nil {
+			return err
+		}
+	}
 	switch res.Kind {
 	case resource.File, resource.Binary:
-		if c.Action == plan.Replace {
-			if err := run("clear the way for "+res.Name, "rmdir -- "+q(res.Name)+" 2>/dev/null || rm -f -- "+q(res.Name)); err != nil {
-				return err
-			}
-		}
 		open := res.Open
 		if open == nil {
 			content := res.Content
