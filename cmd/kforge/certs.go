@@ -40,6 +40,11 @@ configuration) under pki/: the directory 0700, keys 0600. CAs are made once and 
 		Short: "Issue what is missing, re-issue what changed or is due, and write the kubeconfigs and the encryption config",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			lock, err := a.lock("certs issue")
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			cluster, store, changes, err := a.certsPlan(c.Context())
 			if err != nil {
 				return err
@@ -65,6 +70,11 @@ configuration) under pki/: the directory 0700, keys 0600. CAs are made once and 
 			if all == (len(args) > 0) {
 				return errors.New("name the certificates to renew, or give --all")
 			}
+			lock, err := a.lock("certs renew")
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			cluster, store, _, err := a.certsPlan(c.Context())
 			if err != nil {
 				return err
