@@ -110,7 +110,7 @@ debian_parts() {
   log "taking runc and the CNI plugins from Debian's packages"
   local dl=$BUILD/debian
   rm -rf "$dl"; mkdir -p "$dl/x" "$out"
-  (cd "$dl" && apt-get download runc containernetworking-plugins >/dev/null)
+  (cd "$dl" && apt-get -o APT::Sandbox::User=root download runc containernetworking-plugins >/dev/null)
   for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$dl/x"; done
   cp "$dl/x/usr/sbin/runc" "$out/runc"
   mkdir -p "$out/cni"
