@@ -25,7 +25,7 @@ demo: build
 	@trap '$(BIN) lab down --name demo' EXIT; $(BIN) lab up --name demo --hosts 3
 
 # Everything CI checks, ending with the test runner's summary.
-test: deps fmt-check vet staticcheck unit
+test: deps artifacts fmt-check vet staticcheck unit
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

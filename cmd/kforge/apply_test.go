@@ -32,6 +32,12 @@ func labConfig(t *testing.T, l *lab.Lab) string {
 
 func labConfigWith(t *testing.T, l *lab.Lab, extra string) string {
 	t.Helper()
+	return labConfigFull(t, l, extra, "")
+}
+
+// labConfigFull adds extra inside the cluster block and topLevel after the provider block.
+func labConfigFull(t *testing.T, l *lab.Lab, extra, topLevel string) string {
+	t.Helper()
 	dir := t.TempDir()
 	src := fmt.Sprintf(`cluster "lab" {
   pod_cidr     = "198.19.0.0/17"
@@ -42,7 +48,7 @@ func labConfigWith(t *testing.T, l *lab.Lab, extra string) string {
 provider "lab" {
   name = %q
 }
-`, extra, l.Name)
+%s`, extra, l.Name, topLevel)
 	if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -332,4 +338,53 @@ func TestRemovedHostIsCleanedUp(t *testing.T) {
 		t.Errorf("after the removal: exit %d\n%s", r.code, r.stdout)
 	}
 	kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")
+}
+
+// artifactSet is the set `make artifacts` builds (make test builds it first).
+func artifactSet(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("KFORGE_ARTIFACT_SET")
+	if dir == "" {
+		dir = "/var/cache/kforge/artifacts/k8s-v1.37.2-etcd-v3.7.3-containerd-v2.4.2"
+	}
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
+		t.Fatalf("no artifact set at %s: run make artifacts (make test does): %v", dir, err)
+	}
+	return dir
+}
+
+// TestEtcdOnALab installs etcd from the artifact set through plan and apply: the member serves over TLS with
+// the cluster's certificates (apply waited for its health check), a second plan has no changes, and destroy
+// stops and removes it but keeps its data.
+func TestEtcdOnALab(t *testing.T) {
+	l := labFixture.Get(t)
+	clean(t, l)
+	set := artifactSet(t)
+	onHost(t, l, 0, "systemctl disable --now etcd.service 2>/dev/null; rm -rf /var/lib/etcd /usr/local/bin/etcd /usr/local/bin/etcdctl /etc/systemd/system/etcd.service; systemctl daemon-reload")
+	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }", "\nartifacts {\n  source = \"local\"\n  dir    = \""+set+"\"\n}\n")
+	r := kforge(t, nil, "", "-c", dir, "plan")
+	if !strings.Contains(r.stdout, "+   binary /usr/local/bin/etcd  (etcd v3.7.3, 0755 root:root") || !strings.Contains(r.stdout, "~   unit etcd.service  (enable, start)") {
+		t.Fatalf("plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply: %s%s", r.stdout, r.stderr)
+	}
+	ctl := "/usr/local/bin/etcdctl --endpoints=https://" + l.Hosts[0].Address.String() + ":2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
+		"--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key"
+	if got := onHost(t, l, 0, ctl+" put kforge hello >/dev/null && "+ctl+" get kforge --print-value-only"); got != "hello" {
+		t.Errorf("etcd over TLS: %q", got)
+	}
+	if got := onHost(t, l, 0, "systemctl is-active etcd.service; systemctl is-enabled etcd.service"); got != "active\nenabled" {
+		t.Errorf("etcd unit: %q", got)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("second plan: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve"); r.code != 0 {
+		t.Fatalf("destroy: %s%s", r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 0, "systemctl is-active etcd.service; ls /usr/local/bin/etcd 2>/dev/null; ls /var/lib/etcd"); got != "inactive\nmember" {
+		t.Errorf("after destroy (etcd stopped and removed, its data kept): %q", got)
+	}
+	onHost(t, l, 0, "rm -rf /var/lib/etcd")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kforge/kforge/internal/atomicfile"
 	"github.com/kforge/kforge/pki"
 	"github.com/kforge/kforge/provision/apply"
+	"github.com/kforge/kforge/provision/artifacts"
 	"github.com/kforge/kforge/provision/desired"
 	"github.com/kforge/kforge/provision/facts"
 	"github.com/kforge/kforge/provision/plan"
@@ -221,7 +222,13 @@ func (s *session) desired(destroy bool) (map[string][]resource.Resource, []pki.C
 	if err != nil {
 		return nil, nil, err
 	}
-	want, err := desired.Build(s.cluster, s.store, changes)
+	var set *artifacts.Set
+	if a := s.cluster.Artifacts; a.Source == config.SourceLocal {
+		if set, err = artifacts.Load(a.Dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	want, err := desired.Build(s.cluster, s.store, changes, set)
 	return want, changes, err
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/pki"
+	"github.com/kforge/kforge/provision/artifacts"
 	"github.com/kforge/kforge/provision/facts"
 	"github.com/kforge/kforge/provision/resource"
 )
@@ -60,9 +61,10 @@ func kubeconfigPath(name string) string {
 	return path.Join(KubernetesDir, name+".conf")
 }
 
-// Build returns each host's resources, in the order apply places them: directories, then files. Changes is
-// the PKI plan: what it issues or re-issues is pending (known only at apply), and so is every file made from it.
-func Build(c *config.Cluster, store *pki.Store, changes []pki.Change) (map[string][]resource.Resource, error) {
+// Build returns each host's resources, in the order apply places them: directories, then files, then the
+// components. Changes is the PKI plan: what it issues or re-issues is pending (known only at apply), and so is
+// every file made from it. Without an artifact set (set nil) only the PKI and host settings are placed.
+func Build(c *config.Cluster, store *pki.Store, changes []pki.Change, set *artifacts.Set) (map[string][]resource.Resource, error) {
 	out := map[string][]resource.Resource{}
 	pending := map[string]string{}
 	for _, ch := range changes {
@@ -154,6 +156,11 @@ func Build(c *config.Cluster, store *pki.Store, changes []pki.Change) (map[strin
 	}
 	for _, h := range c.HostsWith(config.RoleControlPlane) {
 		add(h.Name, file(path.Join(KubernetesDir, "encryption-config.yaml"), enc, 0o600, true, encReason))
+	}
+	if set != nil {
+		if err := etcd(c, set, out); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

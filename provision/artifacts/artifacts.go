@@ -1,0 +1,91 @@
+// Package artifacts reads a set of binaries kforge installs (a directory with a manifest of sha256 sums, as
+// `make artifacts` writes or an airgapped site provides) and turns its files into binary resources.
+package artifacts
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kforge/kforge/provision/resource"
+)
+
+// Manifest is manifest.json: the versions in the set and every file with its digest.
+type Manifest struct {
+	Kubernetes string `json:"kubernetes"`
+	Etcd       string `json:"etcd"`
+	Containerd string `json:"containerd"`
+	Files      []File `json:"files"`
+}
+
+// File is one file of the set.
+type File struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// Set is a loaded artifact directory.
+type Set struct {
+	Dir      string
+	Manifest Manifest
+	byPath   map[string]File
+}
+
+// Load reads dir/manifest.json. Files are verified when they are sent, not here: reading 600 MB on every plan
+// would make plans slow, and a changed file is caught before it reaches a host.
+func Load(dir string) (*Set, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("artifacts: %w (make artifacts builds a set)", err)
+	}
+	s := &Set{Dir: dir, byPath: map[string]File{}}
+	if err := json.Unmarshal(data, &s.Manifest); err != nil {
+		return nil, fmt.Errorf("artifacts: %s: %w", filepath.Join(dir, "manifest.json"), err)
+	}
+	for _, f := range s.Manifest.Files {
+		s.byPath[f.Path] = f
+	}
+	return s, nil
+}
+
+// Binary returns a resource that installs the set's file at dest, described as version.
+func (s *Set) Binary(path, dest, version string) (resource.Resource, error) {
+	f, ok := s.byPath[path]
+	if !ok {
+		return resource.Resource{}, fmt.Errorf("artifacts: %s has no %s", s.Dir, path)
+	}
+	if len(f.SHA256) != 64 || strings.Trim(f.SHA256, "0123456789abcdef") != "" {
+		return resource.Resource{}, fmt.Errorf("artifacts: %s: the manifest's sha256 for %s is not a sha256", s.Dir, path)
+	}
+	full := filepath.Join(s.Dir, path)
+	// The upload checks the stream against the manifest's digest, so a file changed since the manifest was
+	// written never lands on a host.
+	return resource.Resource{Kind: resource.Binary, Name: dest, SHA256: f.SHA256, Size: f.Size, Mode: 0o755, Version: version,
+		Open: func() (io.ReadCloser, error) { return os.Open(full) }}, nil
+}
+
+// Check reads every file of the set and compares it with the manifest (for `make artifacts` and tests).
+func (s *Set) Check() error {
+	for _, f := range s.Manifest.Files {
+		fh, err := os.Open(filepath.Join(s.Dir, f.Path))
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, fh)
+		fh.Close()
+		if err != nil {
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+			return fmt.Errorf("artifacts: %s has sha256 %s, the manifest says %s", f.Path, got, f.SHA256)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/provision/artifacts"
+	"github.com/kforge/kforge/provision/resource"
+	"github.com/kforge/kforge/templates"
+)
+
+const etcdUnit = "unit:etcd.service"
+
+// etcdHealth asks the local member over TLS with the health-check client's certificate: healthy once the member
+// serves and the cluster has quorum.
+const etcdHealth = "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=" + EtcdPKIDir + "/ca.crt" +
+	" --cert=" + EtcdPKIDir + "/healthcheck-client.crt --key=" + EtcdPKIDir + "/healthcheck-client.key --command-timeout=5s endpoint health"
+
+// etcd adds an etcd member to every etcd host: binaries, data directory, unit; its certificates restart it.
+func etcd(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resource) error {
+	members := c.HostsWith(config.RoleEtcd)
+	var initial []string
+	for _, h := range members {
+		ip, err := netip.ParseAddr(h.ClusterAddress())
+		if err != nil {
+			return fmt.Errorf("etcd member %s needs an IP address (%q is a name): set internal_address", h.Name, h.ClusterAddress())
+		}
+		initial = append(initial, fmt.Sprintf("%s=https://%s", h.Name, netipPort(ip, 2380)))
+	}
+	version := "etcd " + set.Manifest.Etcd
+	for _, h := range members {
+		unit, err := templates.Render("etcd.service", templates.Etcd{Name: h.Name, IP: h.ClusterAddress(),
+			InitialCluster: strings.Join(initial, ","), Token: "kforge-" + c.Name})
+		if err != nil {
+			return err
+		}
+		etcdBin, err := set.Binary("bin/etcd", "/usr/local/bin/etcd", version)
+		if err != nil {
+			return err
+		}
+		etcdBin.Restarts = []string{etcdUnit}
+		etcdctl, err := set.Binary("bin/etcdctl", "/usr/local/bin/etcdctl", "etcdctl "+set.Manifest.Etcd)
+		if err != nil {
+			return err
+		}
+		for i, r := range out[h.Name] {
+			// The member's own certificates and the CA: a new one takes effect only when etcd restarts.
+			if r.Kind == resource.File && strings.HasPrefix(r.Name, EtcdPKIDir+"/") && !strings.Contains(r.Name, "healthcheck") {
+				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, etcdUnit)
+			}
+		}
+		unitFile := file("/etc/systemd/system/etcd.service", unit, 0o644, false, "")
+		unitFile.Diffable, unitFile.Restarts = true, []string{etcdUnit}
+		out[h.Name] = append(out[h.Name],
+			dir("/var/lib/etcd", 0o700), etcdBin, etcdctl, unitFile,
+			resource.Resource{Kind: resource.Unit, Name: "etcd.service", Enabled: true, Active: true, Health: etcdHealth})
+	}
+	return nil
+}
+
+func netipPort(ip netip.Addr, port uint16) string { return netip.AddrPortFrom(ip, port).String() }

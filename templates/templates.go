@@ -1,0 +1,34 @@
+// Package templates holds the files kforge writes on hosts (systemd units, component configs), embedded in the
+// binary, and renders them from plain data: no logic beyond filling in values lives in a template.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"text/template"
+)
+
+//go:embed files/*.tmpl
+var files embed.FS
+
+// Render fills the named template (a file under files/, without .tmpl) with data.
+func Render(name string, data any) ([]byte, error) {
+	t, err := template.New(name+".tmpl").Option("missingkey=error").ParseFS(files, "files/"+name+".tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// Etcd is what etcd.service needs.
+type Etcd struct {
+	Name           string // the member name: the host's name
+	IP             string // the address it listens on and advertises
+	InitialCluster string // name=https://ip:2380,… for every member
+	Token          string // the cluster's initial-cluster-token: unique per cluster
+}
