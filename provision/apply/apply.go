@@ -136,10 +136,7 @@ func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Res
 		}
 		// systemd reads unit files at daemon-reload: once per host, before the first unit is touched.
 		if c.Kind == string(resource.Unit) && !reloaded && unitFilesChanged(hp) {
-			if err := e.step(ctx, r, hp.Host, plan.Change{Action: plan.Update, Kind: "systemd", Name: "daemon-reload"}, func(ctx context.Context) error {
-				_, err := r.Run(ctx, remote.Command{Name: "systemctl daemon-reload", Script: "systemctl daemon-reload", Sudo: true})
-				return err
-			}); err != nil {
+			if err := e.daemonReload(ctx, r, hp.Host); err != nil {
 				return err
 			}
 			reloaded = true
@@ -161,11 +158,24 @@ func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Res
 			return err
 		}
 	}
+	// Removed unit files: systemd forgets them only at the next reload.
+	if !reloaded && unitFilesChanged(hp) {
+		if err := e.daemonReload(ctx, r, hp.Host); err != nil {
+			return err
+		}
+	}
 	// Everything wanted on the host is now kforge's to manage, also what already matched.
 	for _, res := range want {
 		e.record(hp.Host, plan.Change{ID: res.ID(), Kind: string(res.Kind), Name: res.Name, Action: plan.NoOp}, res)
 	}
 	return e.save()
+}
+
+func (e *Engine) daemonReload(ctx context.Context, r remote.Runner, host string) error {
+	return e.step(ctx, r, host, plan.Change{Action: plan.Update, Kind: "systemd", Name: "daemon-reload"}, func(ctx context.Context) error {
+		_, err := r.Run(ctx, remote.Command{Name: "systemctl daemon-reload", Script: "systemctl daemon-reload", Sudo: true})
+		return err
+	})
 }
 
 func unitFilesChanged(hp plan.HostPlan) bool {
