@@ -202,6 +202,7 @@ func (b *builder) components(raw clusterBlock) {
 	}
 	if raw.Containerd != nil {
 		c.Containerd.SandboxImage = str(raw.Containerd.SandboxImage, "")
+		c.Containerd.RestrictOOMScoreAdj = raw.Containerd.RestrictOOMScoreAdj != nil && *raw.Containerd.RestrictOOMScoreAdj
 	}
 	b.pki(raw.PKI)
 }

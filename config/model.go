@@ -83,6 +83,8 @@ type KubeProxy struct {
 type Containerd struct {
 	// SandboxImage overrides the pause image; empty means the one the artifacts provide.
 	SandboxImage string
+	// RestrictOOMScoreAdj is for hosts where root lacks CAP_SYS_RESOURCE (containers, such as lab hosts).
+	RestrictOOMScoreAdj bool
 }
 
 // PKI says how certificates are made.

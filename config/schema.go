@@ -82,7 +82,8 @@ type kubeProxyBlock struct {
 }
 
 type containerdBlock struct {
-	SandboxImage *string `hcl:"sandbox_image,optional"`
+	SandboxImage        *string `hcl:"sandbox_image,optional"`
+	RestrictOOMScoreAdj *bool   `hcl:"restrict_oom_score_adj,optional"`
 }
 
 // sshBlock is used for the top-level defaults and for a host's overrides.

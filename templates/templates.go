@@ -32,3 +32,13 @@ type Etcd struct {
 	InitialCluster string // name=https://ip:2380,… for every member
 	Token          string // the cluster's initial-cluster-token: unique per cluster
 }
+
+// Containerd is what containerd's config needs.
+type Containerd struct {
+	SandboxImage string
+	// SystemdCgroup: runc creates containers' cgroups through systemd, as the kubelet's cgroupDriver must agree.
+	SystemdCgroup bool
+	// RestrictOOMScoreAdj keeps containers' OOM scores at or above containerd's own, for hosts where root lacks
+	// CAP_SYS_RESOURCE (containers such as kforge's lab hosts).
+	RestrictOOMScoreAdj bool
+}

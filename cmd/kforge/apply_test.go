@@ -353,17 +353,22 @@ func artifactSet(t *testing.T) string {
 	return dir
 }
 
-// TestEtcdOnALab installs etcd from the artifact set through plan and apply: the member serves over TLS with
-// the cluster's certificates (apply waited for its health check), a second plan has no changes, and destroy
-// stops and removes it but keeps its data.
-func TestEtcdOnALab(t *testing.T) {
+// TestComponentsOnALab installs etcd and containerd from the artifact set through plan and apply: the etcd
+// member serves over TLS with the cluster's certificates, containerd runs on every node (apply waited for both
+// health checks), a second plan has no changes, and destroy stops and removes them but keeps etcd's data.
+func TestComponentsOnALab(t *testing.T) {
 	l := labFixture.Get(t)
 	clean(t, l)
 	set := artifactSet(t)
-	onHost(t, l, 0, "systemctl disable --now etcd.service 2>/dev/null; rm -rf /var/lib/etcd /usr/local/bin/etcd /usr/local/bin/etcdctl /etc/systemd/system/etcd.service; systemctl daemon-reload")
-	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }", "\nartifacts {\n  source = \"local\"\n  dir    = \""+set+"\"\n}\n")
+	for i := range l.Hosts {
+		onHost(t, l, i, "systemctl disable --now etcd.service containerd.service 2>/dev/null; rm -rf /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service; systemctl daemon-reload")
+	}
+	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
+	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }",
+		"\nartifacts {\n  source = \"local\"\n  dir    = \""+set+"\"\n}\n")
 	r := kforge(t, nil, "", "-c", dir, "plan")
-	if !strings.Contains(r.stdout, "+   binary /usr/local/bin/etcd  (etcd v3.7.3, 0755 root:root") || !strings.Contains(r.stdout, "~   unit etcd.service  (enable, start)") {
+	if !strings.Contains(r.stdout, "+   binary /usr/local/bin/etcd  (etcd v3.7.3, 0755 root:root") || !strings.Contains(r.stdout, "~   unit etcd.service  (enable, start)") ||
+		strings.Count(r.stdout, "~   unit containerd.service  (enable, start)") != 3 {
 		t.Fatalf("plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
@@ -377,14 +382,22 @@ func TestEtcdOnALab(t *testing.T) {
 	if got := onHost(t, l, 0, "systemctl is-active etcd.service; systemctl is-enabled etcd.service"); got != "active\nenabled" {
 		t.Errorf("etcd unit: %q", got)
 	}
+	for i := range l.Hosts {
+		got := onHost(t, l, i, "ctr version | sed -n '/^Server:/,$ s/^ *Version: *//p'; grep -c 'SystemdCgroup = true' /etc/containerd/config.toml")
+		if got != "v2.4.2\n1" {
+			t.Errorf("containerd on %s: %q", l.Hosts[i].Name, got)
+		}
+	}
 	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
 		t.Errorf("second plan: exit %d\n%s", r.code, r.stdout)
 	}
 	if r := kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve"); r.code != 0 {
 		t.Fatalf("destroy: %s%s", r.stdout, r.stderr)
 	}
-	if got := onHost(t, l, 0, "systemctl is-active etcd.service; ls /usr/local/bin/etcd 2>/dev/null; ls /var/lib/etcd"); got != "inactive\nmember" {
-		t.Errorf("after destroy (etcd stopped and removed, its data kept): %q", got)
+	if got := onHost(t, l, 0, "systemctl is-active etcd.service containerd.service; ls -A /usr/local/bin; ls /usr/local/sbin/runc 2>/dev/null; ls /var/lib/etcd"); got != "inactive\ninactive\nmember" {
+		t.Errorf("after destroy (etcd and containerd stopped and removed, etcd's data kept): %q", got)
 	}
-	onHost(t, l, 0, "rm -rf /var/lib/etcd")
+	for i := range l.Hosts {
+		onHost(t, l, i, "rm -rf /var/lib/etcd /var/lib/containerd")
+	}
 }

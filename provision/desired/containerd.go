@@ -1,0 +1,73 @@
+package desired
+
+import (
+	"path"
+
+	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/provision/artifacts"
+	"github.com/kforge/kforge/provision/resource"
+	"github.com/kforge/kforge/templates"
+)
+
+const containerdUnit = "unit:containerd.service"
+
+// defaultSandboxImage is what containerd v2.4.2 pins when configured with nothing (`containerd config default`
+// of the artifact set); kforge imports it on nodes once it ships a pause image.
+const defaultSandboxImage = "registry.k8s.io/pause:3.10.2"
+
+// containerdHealth asks the daemon itself over its socket.
+const containerdHealth = "/usr/local/bin/ctr --address /run/containerd/containerd.sock version"
+
+// containerd adds the container runtime to every node: containerd, its shim and ctr, runc, the CNI plugins,
+// the config and the unit.
+func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resource) error {
+	sandbox := c.Containerd.SandboxImage
+	if sandbox == "" {
+		sandbox = defaultSandboxImage
+	}
+	conf, err := templates.Render("containerd-config.toml", templates.Containerd{SandboxImage: sandbox,
+		// kforge refuses hosts without systemd as PID 1 (preflight), so "auto" means systemd.
+		SystemdCgroup: c.Kubelet.CgroupDriver != "cgroupfs", RestrictOOMScoreAdj: c.Containerd.RestrictOOMScoreAdj})
+	if err != nil {
+		return err
+	}
+	unit, err := templates.Render("containerd.service", nil)
+	if err != nil {
+		return err
+	}
+	version := set.Manifest.Containerd
+	for _, h := range c.Hosts {
+		if !h.RunsKubelet() {
+			continue
+		}
+		rs := []resource.Resource{dir("/etc/containerd", 0o755), dir("/opt/cni", 0o755), dir("/opt/cni/bin", 0o755),
+			dir("/etc/cni", 0o755), dir("/etc/cni/net.d", 0o755)}
+		for _, b := range []struct{ src, dest, what string }{
+			{"bin/containerd", "/usr/local/bin/containerd", "containerd " + version},
+			{"bin/containerd-shim-runc-v2", "/usr/local/bin/containerd-shim-runc-v2", "containerd-shim-runc-v2 " + version},
+			{"bin/ctr", "/usr/local/bin/ctr", "ctr " + version},
+			{"bin/runc", "/usr/local/sbin/runc", "runc"},
+			{"cni/bridge", "/opt/cni/bin/bridge", "CNI bridge"},
+			{"cni/host-local", "/opt/cni/bin/host-local", "CNI host-local"},
+			{"cni/loopback", "/opt/cni/bin/loopback", "CNI loopback"},
+			{"cni/portmap", "/opt/cni/bin/portmap", "CNI portmap"},
+		} {
+			r, err := set.Binary(b.src, b.dest, b.what)
+			if err != nil {
+				return err
+			}
+			if path.Dir(b.dest) == "/usr/local/bin" && b.src != "bin/ctr" {
+				r.Restarts = []string{containerdUnit}
+			}
+			rs = append(rs, r)
+		}
+		confFile := file("/etc/containerd/config.toml", conf, 0o644, false, "")
+		confFile.Diffable, confFile.Restarts = true, []string{containerdUnit}
+		unitFile := file("/etc/systemd/system/containerd.service", unit, 0o644, false, "")
+		unitFile.Diffable, unitFile.Restarts = true, []string{containerdUnit}
+		rs = append(rs, confFile, unitFile,
+			resource.Resource{Kind: resource.Unit, Name: "containerd.service", Enabled: true, Active: true, Health: containerdHealth})
+		out[h.Name] = append(out[h.Name], rs...)
+	}
+	return nil
+}
