@@ -42,3 +42,17 @@ type Containerd struct {
 	// CAP_SYS_RESOURCE (containers such as kforge's lab hosts).
 	RestrictOOMScoreAdj bool
 }
+
+// ControlPlane is what the control-plane units need.
+type ControlPlane struct {
+	IP            string // the host's address, advertised by its API server
+	Port          int
+	EtcdServers   string // https://ip:2379,… of every etcd member
+	ClusterName   string
+	ClusterDomain string
+	PodCIDR       string
+	NodeCIDRSize  int
+	ServiceCIDR   string
+	// ExtraArgs are "--name=value" flags from the configuration, sorted.
+	ExtraArgs []string
+}

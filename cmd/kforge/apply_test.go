@@ -361,7 +361,7 @@ func TestComponentsOnALab(t *testing.T) {
 	clean(t, l)
 	set := artifactSet(t)
 	for i := range l.Hosts {
-		onHost(t, l, i, "systemctl disable --now etcd.service containerd.service 2>/dev/null; rm -rf /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service; systemctl daemon-reload")
+		onHost(t, l, i, "systemctl disable --now etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
 	}
 	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
 	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }",
@@ -381,6 +381,21 @@ func TestComponentsOnALab(t *testing.T) {
 	}
 	if got := onHost(t, l, 0, "systemctl is-active etcd.service; systemctl is-enabled etcd.service"); got != "active\nenabled" {
 		t.Errorf("etcd unit: %q", got)
+	}
+	// The control plane: the API server is ready (apply waited for it), and the controller-manager and the
+	// scheduler took their leader leases through it.
+	kubectl := "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf "
+	if got := onHost(t, l, 0, kubectl+"get --raw=/readyz"); got != "ok" {
+		t.Errorf("readyz: %q", got)
+	}
+	leases := ""
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if leases = onHost(t, l, 0, kubectl+"-n kube-system get lease -o name 2>/dev/null | sort | tr '\\n' ' '"); strings.Contains(leases, "kube-controller-manager") && strings.Contains(leases, "kube-scheduler") {
+			break
+		}
+	}
+	if !strings.Contains(leases, "lease.coordination.k8s.io/kube-controller-manager") || !strings.Contains(leases, "lease.coordination.k8s.io/kube-scheduler") {
+		t.Errorf("leader leases: %q", leases)
 	}
 	for i := range l.Hosts {
 		got := onHost(t, l, i, "ctr version | sed -n '/^Server:/,$ s/^ *Version: *//p'; grep -c 'SystemdCgroup = true' /etc/containerd/config.toml")

@@ -161,6 +161,9 @@ func Build(c *config.Cluster, store *pki.Store, changes []pki.Change, set *artif
 		if err := etcd(c, set, out); err != nil {
 			return nil, err
 		}
+		if err := controlPlane(c, set, out); err != nil {
+			return nil, err
+		}
 		if err := containerd(c, set, out); err != nil {
 			return nil, err
 		}

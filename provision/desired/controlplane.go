@@ -1,0 +1,94 @@
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/provision/artifacts"
+	"github.com/kforge/kforge/provision/resource"
+	"github.com/kforge/kforge/templates"
+)
+
+// Health checks of the control plane, with what a host has: kubectl and bash (no curl on minimal hosts). The
+// API server must say it is ready; controller-manager and scheduler must serve their secure port.
+const (
+	apiServerHealth = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf --request-timeout=5s get --raw=/readyz"
+	portHealth      = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'"
+)
+
+// controlPlane adds the API server, controller-manager, scheduler and kubectl to every control-plane host, after
+// etcd on the same host: the controller-manager exits if it starts before the API server is ready.
+func controlPlane(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resource) error {
+	var etcdServers []string
+	for _, h := range c.HostsWith(config.RoleEtcd) {
+		ip, err := netip.ParseAddr(h.ClusterAddress())
+		if err != nil {
+			return fmt.Errorf("etcd member %s needs an IP address: set internal_address", h.Name)
+		}
+		etcdServers = append(etcdServers, "https://"+netipPort(ip, 2379))
+	}
+	version := set.Manifest.Kubernetes
+	for _, h := range c.HostsWith(config.RoleControlPlane) {
+		if _, err := netip.ParseAddr(h.ClusterAddress()); err != nil {
+			return fmt.Errorf("control-plane host %s needs an IP address to advertise: set internal_address", h.Name)
+		}
+		data := templates.ControlPlane{IP: h.ClusterAddress(), Port: c.APIServer.Port, EtcdServers: strings.Join(etcdServers, ","),
+			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, PodCIDR: c.PodCIDR.String(), NodeCIDRSize: c.NodePodCIDRSize,
+			ServiceCIDR: c.ServiceCIDR.String()}
+		kubectl, err := set.Binary("bin/kubectl", "/usr/local/bin/kubectl", "kubectl "+version)
+		if err != nil {
+			return err
+		}
+		out[h.Name] = append(out[h.Name], kubectl)
+		for _, comp := range []struct {
+			name   string
+			args   map[string]string
+			health string
+			// inputs are the files whose change restarts the component
+			inputs []string
+		}{
+			{"kube-apiserver", c.APIServer.ExtraArgs, apiServerHealth, []string{"/etc/kubernetes/pki/", "/etc/kubernetes/encryption-config.yaml"}},
+			{"kube-controller-manager", c.ControllerManager.ExtraArgs, fmt.Sprintf(portHealth, 10257),
+				[]string{"/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/pki/ca.", "/etc/kubernetes/pki/sa.", "/etc/kubernetes/pki/front-proxy-ca."}},
+			{"kube-scheduler", c.Scheduler.ExtraArgs, fmt.Sprintf(portHealth, 10259), []string{"/etc/kubernetes/scheduler.conf"}},
+		} {
+			unitID := resource.ID(resource.Unit, comp.name+".service")
+			data.ExtraArgs = flags(comp.args)
+			unit, err := templates.Render(comp.name+".service", data)
+			if err != nil {
+				return err
+			}
+			bin, err := set.Binary("bin/"+comp.name, "/usr/local/bin/"+comp.name, comp.name+" "+version)
+			if err != nil {
+				return err
+			}
+			bin.Restarts = []string{unitID}
+			for i, r := range out[h.Name] {
+				for _, in := range comp.inputs {
+					if r.Kind == resource.File && strings.HasPrefix(r.Name, in) && !strings.HasPrefix(r.Name, EtcdPKIDir+"/server") && !strings.HasPrefix(r.Name, EtcdPKIDir+"/peer") {
+						out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, unitID)
+						break
+					}
+				}
+			}
+			unitFile := file("/etc/systemd/system/"+comp.name+".service", unit, 0o644, false, "")
+			unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
+			out[h.Name] = append(out[h.Name], bin, unitFile,
+				resource.Resource{Kind: resource.Unit, Name: comp.name + ".service", Enabled: true, Active: true, Health: comp.health})
+		}
+	}
+	return nil
+}
+
+// flags turns extra_args into sorted --name=value flags.
+func flags(args map[string]string) []string {
+	var out []string
+	for k, v := range args {
+		out = append(out, "--"+k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
