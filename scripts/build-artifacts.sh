@@ -9,7 +9,8 @@ K8S=${K8S_VERSION:-v1.37.2}
 ETCD=${ETCD_VERSION:-v3.7.3}
 CONTAINERD=${CONTAINERD_VERSION:-v2.4.2}
 ROOT=${KFORGE_ARTIFACTS:-/var/cache/kforge/artifacts}
-SET=$ROOT/k8s-$K8S-etcd-$ETCD-containerd-$CONTAINERD
+LAYOUT=3 # bumped when a set gains files, so an older set is not taken for a complete one
+SET=$ROOT/k8s-$K8S-etcd-$ETCD-containerd-$CONTAINERD-$LAYOUT
 PARTS=$ROOT/parts
 BUILD=$ROOT/build
 log() { printf '%s artifacts: %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -119,14 +120,50 @@ debian_parts() {
   touch "$out/.done"
 }
 
+# The sandbox ("pause") image: a single-layer OCI image of Debian's busybox-static whose shell waits and exits on
+# SIGTERM, as the real pause binary does (a sandbox that ignores SIGTERM delays every host shutdown).
+PAUSE_NAME=kforge.local/pause:busybox
+pause_image() {
+  local out=$PARTS/pause-busybox
+  [ -f "$out/.done" ] && return
+  log "building the pause image from busybox-static"
+  local w=$BUILD/pause
+  rm -rf "$w"; mkdir -p "$w/deb" "$w/rootfs/bin" "$w/oci/blobs/sha256" "$out"
+  (cd "$w" && apt-get -o APT::Sandbox::User=root download busybox-static >/dev/null)
+  dpkg-deb -x "$w"/busybox-static_*.deb "$w/deb"
+  cp "$w/deb/bin/busybox" "$w/rootfs/bin/busybox"
+  for a in sh sleep; do ln -s busybox "$w/rootfs/bin/$a"; done
+  mkdir -p "$w/rootfs/proc" "$w/rootfs/sys" "$w/rootfs/dev" "$w/rootfs/etc" "$w/rootfs/tmp"
+  tar -C "$w/rootfs" --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -cf "$w/layer.tar" .
+  gzip -n -9 -c "$w/layer.tar" > "$w/layer.tar.gz"
+  blob() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); cp "$1" "$w/oci/blobs/sha256/$d"; echo "$d"; }
+  local diff layer cfg man
+  diff=$(sha256sum "$w/layer.tar" | cut -d' ' -f1)
+  layer=$(blob "$w/layer.tar.gz")
+  printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/bin"],"Entrypoint":["/bin/sh","-c","%s"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$(go env GOARCH)" "trap 'exit 0' TERM INT; sleep 2147483647 & wait" "$diff" > "$w/config.json"
+  python3 -m json.tool "$w/config.json" >/dev/null 2>&1 || ! command -v python3 >/dev/null || { log "pause image config is not JSON"; exit 1; }
+  cfg=$(blob "$w/config.json")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
+    "$cfg" "$(stat -c %s "$w/config.json")" "$layer" "$(stat -c %s "$w/layer.tar.gz")" > "$w/manifest.json"
+  man=$(blob "$w/manifest.json")
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s"}}]}' \
+    "$man" "$(stat -c %s "$w/manifest.json")" "$PAUSE_NAME" > "$w/oci/index.json"
+  echo '{"imageLayoutVersion":"1.0.0"}' > "$w/oci/oci-layout"
+  tar -C "$w/oci" --mtime=@0 --sort=name -cf "$out/pause.tar" .
+  touch "$out/.done"
+}
+
 build_kubernetes
 build_etcd
 build_containerd
 debian_parts
+pause_image
 
 log "assembling $SET"
 tmp=$SET.tmp
-rm -rf "$tmp"; mkdir -p "$tmp/bin" "$tmp/cni"
+rm -rf "$tmp"; mkdir -p "$tmp/bin" "$tmp/cni" "$tmp/images"
+cp "$PARTS/pause-busybox/pause.tar" "$tmp/images/pause.tar"
 cp "$PARTS/kubernetes-$K8S"/kube* "$tmp/bin/"
 cp "$PARTS/etcd-$ETCD"/etcd* "$tmp/bin/"
 cp "$PARTS/containerd-$CONTAINERD"/{containerd,containerd-shim-runc-v2,ctr} "$tmp/bin/"
@@ -134,9 +171,9 @@ debian=$PARTS/debian-$(dpkg --print-architecture)
 cp "$debian/runc" "$tmp/bin/"
 cp "$debian"/cni/* "$tmp/cni/"
 {
-  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s",\n  "files": [\n' "$K8S" "$ETCD" "$CONTAINERD"
+  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s", "pause_image": "%s",\n  "files": [\n' "$K8S" "$ETCD" "$CONTAINERD" "$PAUSE_NAME"
   first=1
-  for f in $(cd "$tmp" && find bin cni -type f | sort); do
+  for f in $(cd "$tmp" && find bin cni images -type f | sort); do
     [ $first = 1 ] || printf ',\n'; first=0
     printf '    {"path": "%s", "sha256": "%s", "size": %s}' "$f" "$(sha256sum "$tmp/$f" | cut -d' ' -f1)" "$(stat -c %s "$tmp/$f")"
   done

@@ -9,8 +9,18 @@ import (
 	"text/template"
 )
 
-//go:embed files/*.tmpl
+//go:embed files/*.tmpl files/static/*
 var files embed.FS
+
+// Static returns a file that is written as it is: a template for another program (containerd's CNI config
+// template, which containerd fills with the node's pod CIDR), not for kforge.
+func Static(name string) ([]byte, error) {
+	b, err := files.ReadFile("files/static/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("static file %s: %w", name, err)
+	}
+	return b, nil
+}
 
 // Render fills the named template (a file under files/, without .tmpl) with data.
 func Render(name string, data any) ([]byte, error) {
@@ -41,6 +51,8 @@ type Containerd struct {
 	// RestrictOOMScoreAdj keeps containers' OOM scores at or above containerd's own, for hosts where root lacks
 	// CAP_SYS_RESOURCE (containers such as kforge's lab hosts).
 	RestrictOOMScoreAdj bool
+	// CNIConfTemplate is the file from which containerd writes each node's CNI config once the node has a pod CIDR.
+	CNIConfTemplate string
 }
 
 // ControlPlane is what the control-plane units need.
@@ -56,3 +68,19 @@ type ControlPlane struct {
 	// ExtraArgs are "--name=value" flags from the configuration, sorted.
 	ExtraArgs []string
 }
+
+// Kubelet is what the kubelet's config and unit need.
+type Kubelet struct {
+	Name, IP      string
+	CgroupDriver  string
+	ClusterDNS    string
+	ClusterDomain string
+	FailCgroupV1  bool
+	MaxPods       int
+	// Labels and Taints are the comma-separated values of --node-labels and --register-with-taints.
+	Labels, Taints string
+	ExtraArgs      []string
+}
+
+// Images is what the image-import unit needs.
+type Images struct{ Tarball string }

@@ -345,7 +345,7 @@ func artifactSet(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("KFORGE_ARTIFACT_SET")
 	if dir == "" {
-		dir = "/var/cache/kforge/artifacts/k8s-v1.37.2-etcd-v3.7.3-containerd-v2.4.2"
+		dir = "/var/cache/kforge/artifacts/k8s-v1.37.2-etcd-v3.7.3-containerd-v2.4.2-3"
 	}
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		t.Fatalf("no artifact set at %s: run make artifacts (make test does): %v", dir, err)
@@ -361,7 +361,7 @@ func TestComponentsOnALab(t *testing.T) {
 	clean(t, l)
 	set := artifactSet(t)
 	for i := range l.Hosts {
-		onHost(t, l, i, "systemctl disable --now etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
+		onHost(t, l, i, "systemctl disable --now kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/kforge /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
 	}
 	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
 	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }",
@@ -397,6 +397,19 @@ func TestComponentsOnALab(t *testing.T) {
 	if !strings.Contains(leases, "lease.coordination.k8s.io/kube-controller-manager") || !strings.Contains(leases, "lease.coordination.k8s.io/kube-scheduler") {
 		t.Errorf("leader leases: %q", leases)
 	}
+	// Every kubelet registers its node, which is Ready once containerd has written its CNI config from the pod
+	// CIDR the controller-manager gave the node.
+	nodes := ""
+	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		nodes = onHost(t, l, 0, kubectl+"get nodes --no-headers -o custom-columns=NAME:.metadata.name,READY:.status.conditions[-1].type,STATUS:.status.conditions[-1].status,CIDR:.spec.podCIDR 2>/dev/null")
+		if strings.Count(nodes, " True ") == len(l.Hosts) {
+			break
+		}
+	}
+	t.Logf("kubectl get nodes:\n%s", nodes)
+	if strings.Count(nodes, "Ready") != len(l.Hosts) || strings.Count(nodes, " True ") != len(l.Hosts) {
+		t.Errorf("nodes not all Ready:\n%s", nodes)
+	}
 	for i := range l.Hosts {
 		got := onHost(t, l, i, "ctr version | sed -n '/^Server:/,$ s/^ *Version: *//p'; grep -c 'SystemdCgroup = true' /etc/containerd/config.toml")
 		if got != "v2.4.2\n1" {
@@ -413,6 +426,6 @@ func TestComponentsOnALab(t *testing.T) {
 		t.Errorf("after destroy (etcd and containerd stopped and removed, etcd's data kept): %q", got)
 	}
 	for i := range l.Hosts {
-		onHost(t, l, i, "rm -rf /var/lib/etcd /var/lib/containerd")
+		onHost(t, l, i, "rm -rf /var/lib/etcd /var/lib/containerd /var/lib/kubelet /etc/cni /var/lib/cni")
 	}
 }

@@ -146,10 +146,14 @@ func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Res
 			return fmt.Errorf("%s %s: not in the configuration any more; plan again", c.Kind, c.Name)
 		}
 		if err := e.step(ctx, r, hp.Host, c, func(ctx context.Context) error {
-			if err := execute(ctx, r, c, res); err != nil {
-				return err
+			err := execute(ctx, r, c, res)
+			if err == nil {
+				err = e.waitHealthy(ctx, r, c, res)
 			}
-			return e.waitHealthy(ctx, r, c, res)
+			if err != nil && res.Kind == resource.Unit && c.Action != plan.Delete {
+				err = withJournal(ctx, r, res.Name, err)
+			}
+			return err
 		}); err != nil {
 			return err
 		}
@@ -203,6 +207,15 @@ func (e *Engine) step(ctx context.Context, r remote.Runner, host string, c plan.
 	}
 	e.emit(Event{Host: host, Action: string(c.Action), Kind: c.Kind, Name: c.Name, Status: "done"})
 	return nil
+}
+
+// withJournal adds a failed unit's last journal lines to its error: the reason is there, not in systemctl's exit.
+func withJournal(ctx context.Context, r remote.Runner, unit string, err error) error {
+	res, jerr := r.Run(ctx, remote.Command{Name: "journal of " + unit, Script: "journalctl -u " + shellQuote(unit) + " -n 15 --no-pager -o cat", Sudo: true})
+	if jerr != nil || len(bytes.TrimSpace(res.Stdout)) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\nlast lines of its journal:\n%s", err, strings.TrimRight(string(res.Stdout), "\n"))
 }
 
 // waitHealthy polls a unit's health check after it was started or restarted.

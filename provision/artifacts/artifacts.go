@@ -20,6 +20,8 @@ type Manifest struct {
 	Kubernetes string `json:"kubernetes"`
 	Etcd       string `json:"etcd"`
 	Containerd string `json:"containerd"`
+	// PauseImage names the sandbox image in images/pause.tar.
+	PauseImage string `json:"pause_image,omitempty"`
 	Files      []File `json:"files"`
 }
 

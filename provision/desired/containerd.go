@@ -22,12 +22,22 @@ const containerdHealth = "/usr/local/bin/ctr --address /run/containerd/container
 // the config and the unit.
 func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resource) error {
 	sandbox := c.Containerd.SandboxImage
-	if sandbox == "" {
+	switch {
+	case sandbox != "":
+	case set.Manifest.PauseImage != "":
+		sandbox = set.Manifest.PauseImage // shipped with the set and imported on every node
+	default:
 		sandbox = defaultSandboxImage
 	}
+	const cniTemplate = "/etc/containerd/cni.conflist.tmpl"
 	conf, err := templates.Render("containerd-config.toml", templates.Containerd{SandboxImage: sandbox,
 		// kforge refuses hosts without systemd as PID 1 (preflight), so "auto" means systemd.
-		SystemdCgroup: c.Kubelet.CgroupDriver != "cgroupfs", RestrictOOMScoreAdj: c.Containerd.RestrictOOMScoreAdj})
+		SystemdCgroup: c.Kubelet.CgroupDriver != "cgroupfs", RestrictOOMScoreAdj: c.Containerd.RestrictOOMScoreAdj,
+		CNIConfTemplate: cniTemplate})
+	if err != nil {
+		return err
+	}
+	cni, err := templates.Static("cni.conflist.tmpl")
 	if err != nil {
 		return err
 	}
@@ -61,6 +71,9 @@ func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource
 			}
 			rs = append(rs, r)
 		}
+		cniFile := file(cniTemplate, cni, 0o644, false, "")
+		cniFile.Diffable, cniFile.Restarts = true, []string{containerdUnit}
+		rs = append(rs, cniFile)
 		confFile := file("/etc/containerd/config.toml", conf, 0o644, false, "")
 		confFile.Diffable, confFile.Restarts = true, []string{containerdUnit}
 		unitFile := file("/etc/systemd/system/containerd.service", unit, 0o644, false, "")

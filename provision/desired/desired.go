@@ -167,6 +167,9 @@ func Build(c *config.Cluster, store *pki.Store, changes []pki.Change, set *artif
 		if err := containerd(c, set, out); err != nil {
 			return nil, err
 		}
+		if err := node(c, set, out); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -1,0 +1,103 @@
+package desired
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/config/netcalc"
+	"github.com/kforge/kforge/provision/artifacts"
+	"github.com/kforge/kforge/provision/resource"
+	"github.com/kforge/kforge/templates"
+)
+
+const (
+	kubeletUnit  = "unit:kubelet.service"
+	imagesUnit   = "unit:kforge-images.service"
+	imageTarball = "/var/lib/kforge/images/pause.tar"
+	// The kubelet's health endpoint (HTTP, localhost only).
+	kubeletHealth = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/10248'"
+)
+
+// node adds the sandbox image and the kubelet to every node, after containerd.
+func node(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resource) error {
+	dns, err := netcalc.Host(c.ServiceCIDR, 10) // the tenth service address, as kubeadm's cluster DNS
+	if err != nil {
+		return err
+	}
+	version := set.Manifest.Kubernetes
+	images, err := templates.Render("kforge-images.service", templates.Images{Tarball: imageTarball})
+	if err != nil {
+		return err
+	}
+	driver := "systemd"
+	if c.Kubelet.CgroupDriver == "cgroupfs" {
+		driver = "cgroupfs"
+	}
+	for _, h := range c.Hosts {
+		if !h.RunsKubelet() {
+			continue
+		}
+		data := templates.Kubelet{Name: h.Name, IP: h.ClusterAddress(), CgroupDriver: driver, ClusterDNS: dns.String(),
+			ClusterDomain: c.ClusterDomain, FailCgroupV1: c.Kubelet.FailCgroupV1, MaxPods: c.Kubelet.MaxPods,
+			Labels: joinLabels(h.Labels), Taints: joinTaints(h), ExtraArgs: flags(c.Kubelet.ExtraArgs)}
+		conf, err := templates.Render("kubelet-config.yaml", data)
+		if err != nil {
+			return err
+		}
+		unit, err := templates.Render("kubelet.service", data)
+		if err != nil {
+			return err
+		}
+		tarball, err := set.Binary("images/pause.tar", imageTarball, set.Manifest.PauseImage)
+		if err != nil {
+			return err
+		}
+		tarball.Mode, tarball.Restarts = 0o644, []string{imagesUnit}
+		kubelet, err := set.Binary("bin/kubelet", "/usr/local/bin/kubelet", "kubelet "+version)
+		if err != nil {
+			return err
+		}
+		kubelet.Restarts = []string{kubeletUnit}
+		for i, r := range out[h.Name] {
+			if r.Kind == resource.File && (r.Name == "/etc/kubernetes/kubelet.conf" || strings.HasPrefix(r.Name, KubeletPKIDir+"/") || r.Name == PKIDir+"/ca.crt") {
+				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, kubeletUnit)
+			}
+		}
+		imagesFile := file("/etc/systemd/system/kforge-images.service", images, 0o644, false, "")
+		imagesFile.Diffable, imagesFile.Restarts = true, []string{imagesUnit}
+		confFile := file("/var/lib/kubelet/config.yaml", conf, 0o644, false, "")
+		confFile.Diffable, confFile.Restarts = true, []string{kubeletUnit}
+		unitFile := file("/etc/systemd/system/kubelet.service", unit, 0o644, false, "")
+		unitFile.Diffable, unitFile.Restarts = true, []string{kubeletUnit}
+		out[h.Name] = append(out[h.Name],
+			dir("/var/lib/kforge", 0o755), dir("/var/lib/kforge/images", 0o755), tarball, imagesFile,
+			resource.Resource{Kind: resource.Unit, Name: "kforge-images.service", Enabled: true, Active: true,
+				Health: fmt.Sprintf("/usr/local/bin/ctr -n k8s.io images ls -q | grep -qx '%s'", set.Manifest.PauseImage)},
+			kubelet, confFile, unitFile,
+			resource.Resource{Kind: resource.Unit, Name: "kubelet.service", Enabled: true, Active: true, Health: kubeletHealth})
+	}
+	return nil
+}
+
+func joinLabels(labels map[string]string) string {
+	var out []string
+	for k, v := range labels {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// joinTaints registers the host's taints; a control-plane host that runs no workloads also gets the usual one.
+func joinTaints(h config.Host) string {
+	var out []string
+	for _, t := range h.Taints {
+		out = append(out, t.String())
+	}
+	if h.Has(config.RoleControlPlane) && !h.Has(config.RoleWorker) {
+		out = append(out, "node-role.kubernetes.io/control-plane:NoSchedule")
+	}
+	return strings.Join(out, ",")
+}
