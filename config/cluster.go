@@ -196,6 +196,7 @@ func (b *builder) components(raw clusterBlock) {
 	if k := raw.KubeProxy; k != nil {
 		c.KubeProxy.ExtraArgs = extra(k.ExtraArgs, k.ExtraArgsRange, "kube_proxy")
 		c.KubeProxy.Mode = str(k.Mode, defaultKubeProxyMode)
+		c.KubeProxy.ConntrackMaxPerCore = k.ConntrackMaxPerCore
 		if err := oneOf(c.KubeProxy.Mode, kubeProxyModes); err != nil {
 			b.errorAt(k.ModeRange, "Invalid kube_proxy mode", err.Error())
 		}

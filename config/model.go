@@ -77,6 +77,9 @@ type Kubelet struct {
 type KubeProxy struct {
 	Component
 	Mode string // "iptables", "nftables" or "ipvs"
+	// ConntrackMaxPerCore overrides kube-proxy's conntrack sizing; 0 leaves the kernel's (for hosts, such as
+	// containers, where kube-proxy cannot change it). Nil keeps kube-proxy's default.
+	ConntrackMaxPerCore *int
 }
 
 // Containerd settings.

@@ -75,10 +75,11 @@ type kubeletBlock struct {
 }
 
 type kubeProxyBlock struct {
-	ExtraArgs      map[string]string `hcl:"extra_args,optional"`
-	Mode           *string           `hcl:"mode,optional"`
-	ExtraArgsRange hcl.Range         `hcl:"extra_args,attr_value_range"`
-	ModeRange      hcl.Range         `hcl:"mode,attr_value_range"`
+	ExtraArgs           map[string]string `hcl:"extra_args,optional"`
+	Mode                *string           `hcl:"mode,optional"`
+	ConntrackMaxPerCore *int              `hcl:"conntrack_max_per_core,optional"`
+	ExtraArgsRange      hcl.Range         `hcl:"extra_args,attr_value_range"`
+	ModeRange           hcl.Range         `hcl:"mode,attr_value_range"`
 }
 
 type containerdBlock struct {

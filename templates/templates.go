@@ -84,3 +84,11 @@ type Kubelet struct {
 
 // Images is what the image-import unit needs.
 type Images struct{ Tarball string }
+
+// KubeProxy is what kube-proxy's config and unit need.
+type KubeProxy struct {
+	Name, PodCIDR, Mode string
+	// ConntrackMaxPerCore is the value to set, "" to leave kube-proxy's default ("0" leaves the kernel's).
+	ConntrackMaxPerCore string
+	ExtraArgs           []string
+}

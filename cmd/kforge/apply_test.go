@@ -361,10 +361,11 @@ func TestComponentsOnALab(t *testing.T) {
 	clean(t, l)
 	set := artifactSet(t)
 	for i := range l.Hosts {
-		onHost(t, l, i, "systemctl disable --now kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/kforge /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
+		onHost(t, l, i, "systemctl disable --now kube-proxy.service kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/kforge /var/lib/kube-proxy /etc/systemd/system/kube-proxy.service /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
 	}
 	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
-	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }",
+	// nor may kube-proxy resize the kernel's conntrack table.
+	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }\n  kube_proxy {\n    conntrack_max_per_core = 0\n  }",
 		"\nartifacts {\n  source = \"local\"\n  dir    = \""+set+"\"\n}\n")
 	r := kforge(t, nil, "", "-c", dir, "plan")
 	if !strings.Contains(r.stdout, "+   binary /usr/local/bin/etcd  (etcd v3.7.3, 0755 root:root") || !strings.Contains(r.stdout, "~   unit etcd.service  (enable, start)") ||
@@ -411,6 +412,11 @@ func TestComponentsOnALab(t *testing.T) {
 		t.Errorf("nodes not all Ready:\n%s", nodes)
 	}
 	for i := range l.Hosts {
+		// kube-proxy programs the kubernetes Service's address into every node's iptables.
+		svc := onHost(t, l, i, "iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -c 'default/kubernetes:https' || true")
+		if svc == "0" || svc == "" {
+			t.Errorf("kube-proxy on %s: no rule for the kubernetes Service", l.Hosts[i].Name)
+		}
 		got := onHost(t, l, i, "ctr version | sed -n '/^Server:/,$ s/^ *Version: *//p'; grep -c 'SystemdCgroup = true' /etc/containerd/config.toml")
 		if got != "v2.4.2\n1" {
 			t.Errorf("containerd on %s: %q", l.Hosts[i].Name, got)

@@ -61,6 +61,9 @@ func node(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resou
 		}
 		kubelet.Restarts = []string{kubeletUnit}
 		for i, r := range out[h.Name] {
+			if r.Kind == resource.File && r.Name == "/etc/kubernetes/kube-proxy.conf" {
+				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, "unit:kube-proxy.service")
+			}
 			if r.Kind == resource.File && (r.Name == "/etc/kubernetes/kubelet.conf" || strings.HasPrefix(r.Name, KubeletPKIDir+"/") || r.Name == PKIDir+"/ca.crt") {
 				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, kubeletUnit)
 			}
@@ -71,14 +74,48 @@ func node(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resou
 		confFile.Diffable, confFile.Restarts = true, []string{kubeletUnit}
 		unitFile := file("/etc/systemd/system/kubelet.service", unit, 0o644, false, "")
 		unitFile.Diffable, unitFile.Restarts = true, []string{kubeletUnit}
+		proxy, err := kubeProxy(c, set, h, version)
+		if err != nil {
+			return err
+		}
 		out[h.Name] = append(out[h.Name],
 			dir("/var/lib/kforge", 0o755), dir("/var/lib/kforge/images", 0o755), tarball, imagesFile,
 			resource.Resource{Kind: resource.Unit, Name: "kforge-images.service", Enabled: true, Active: true,
 				Health: fmt.Sprintf("/usr/local/bin/ctr -n k8s.io images ls -q | grep -qx '%s'", set.Manifest.PauseImage)},
 			kubelet, confFile, unitFile,
 			resource.Resource{Kind: resource.Unit, Name: "kubelet.service", Enabled: true, Active: true, Health: kubeletHealth})
+		out[h.Name] = append(out[h.Name], proxy...)
 	}
 	return nil
+}
+
+// kubeProxy makes Service addresses work on the node; health: its healthz port serves.
+func kubeProxy(c *config.Cluster, set *artifacts.Set, h config.Host, version string) ([]resource.Resource, error) {
+	const unitID = "unit:kube-proxy.service"
+	data := templates.KubeProxy{Name: h.Name, PodCIDR: c.PodCIDR.String(), Mode: c.KubeProxy.Mode, ExtraArgs: flags(c.KubeProxy.ExtraArgs)}
+	if n := c.KubeProxy.ConntrackMaxPerCore; n != nil {
+		data.ConntrackMaxPerCore = fmt.Sprint(*n)
+	}
+	conf, err := templates.Render("kube-proxy-config.yaml", data)
+	if err != nil {
+		return nil, err
+	}
+	unit, err := templates.Render("kube-proxy.service", data)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := set.Binary("bin/kube-proxy", "/usr/local/bin/kube-proxy", "kube-proxy "+version)
+	if err != nil {
+		return nil, err
+	}
+	bin.Restarts = []string{unitID}
+	confFile := file("/var/lib/kube-proxy/config.yaml", conf, 0o644, false, "")
+	confFile.Diffable, confFile.Restarts = true, []string{unitID}
+	unitFile := file("/etc/systemd/system/kube-proxy.service", unit, 0o644, false, "")
+	unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
+	return []resource.Resource{dir("/var/lib/kube-proxy", 0o755), bin, confFile, unitFile,
+		{Kind: resource.Unit, Name: "kube-proxy.service", Enabled: true, Active: true,
+			Health: "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/10256'"}}, nil
 }
 
 func joinLabels(labels map[string]string) string {
