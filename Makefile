@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/kforge
 EXAMPLES := $(sort $(dir $(wildcard examples/*/*.hcl)))
 
-.PHONY: all deps build demo test lint fmt fmt-check vet staticcheck unit fuzz bench artifacts clean
+.PHONY: all deps build demo demo-down test lint fmt fmt-check vet staticcheck unit fuzz bench artifacts clean
 
 all: build
 
@@ -17,12 +17,23 @@ deps:
 build: deps
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kforge
 
-# The main job on the built-in default. Until kforge bootstraps clusters, that is: build kforge, validate
-# every example configuration, and bring a 3-host local lab up (as root) and down again.
-demo: build
-	@for d in $(EXAMPLES); do echo "== kforge validate $$d"; $(BIN) validate $$d || exit 1; echo; done
-	@echo "== kforge lab up --name demo --hosts 3"
-	@trap '$(BIN) lab down --name demo' EXIT; $(BIN) lab up --name demo --hosts 3
+# The main job on the built-in default: a 3-node cluster (1 control plane, 2 workers) on local lab hosts, from
+# artifacts built here (cached), through kforge plan/apply; then the nodes. `make demo-down` removes it all.
+DEMO := examples/lab
+demo: build artifacts
+	@for d in $(EXAMPLES); do $(BIN) validate $$d >/dev/null || exit 1; done; echo "examples: valid"
+	@$(BIN) lab status --name demo >/dev/null 2>&1 || $(BIN) lab up --name demo --hosts 3
+	@$(BIN) -c $(DEMO) -var artifacts=$$(scripts/build-artifacts.sh --print-set) apply --auto-approve
+	@$(BIN) -c $(DEMO) kubeconfig -o $(DEMO)/demo.kubeconfig
+	@kubectl=$$(scripts/build-artifacts.sh --print-set)/bin/kubectl; \
+	  $$kubectl --kubeconfig $(DEMO)/demo.kubeconfig wait --for=condition=Ready node --all --timeout=180s >/dev/null && \
+	  $$kubectl --kubeconfig $(DEMO)/demo.kubeconfig get nodes -o wide && \
+	  echo && echo "Use it: $$kubectl --kubeconfig $(DEMO)/demo.kubeconfig get pods -A   (make demo-down removes it)"
+
+demo-down: build
+	-@$(BIN) -c $(DEMO) -var artifacts=$$(scripts/build-artifacts.sh --print-set) destroy --auto-approve >/dev/null
+	@$(BIN) lab down --name demo
+	@rm -rf $(DEMO)/.kforge $(DEMO)/demo.kubeconfig
 
 # Everything CI checks, ending with the test runner's summary.
 test: deps artifacts fmt-check vet staticcheck unit

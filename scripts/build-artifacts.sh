@@ -15,6 +15,8 @@ PARTS=$ROOT/parts
 BUILD=$ROOT/build
 log() { printf '%s artifacts: %s\n' "$(date +%H:%M:%S)" "$*"; }
 
+# --print-set: say where the set is (or will be), for configurations and the Makefile.
+if [ "${1:-}" = --print-set ]; then echo "$SET"; exit 0; fi
 if [ -f "$SET/manifest.json" ]; then log "cached: $SET"; exit 0; fi
 mkdir -p "$PARTS" "$BUILD"
 
