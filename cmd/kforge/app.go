@@ -42,6 +42,7 @@ type app struct {
 	varFiles   []string
 
 	ignorePreflight []string
+	purgeData       bool // destroy --purge-data
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, env []string) *app {

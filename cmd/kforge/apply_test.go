@@ -431,6 +431,14 @@ func TestComponentsOnALab(t *testing.T) {
 	if got := onHost(t, l, 0, "systemctl is-active etcd.service containerd.service; ls -A /usr/local/bin; ls /usr/local/sbin/runc 2>/dev/null; ls /var/lib/etcd"); got != "inactive\ninactive\nmember" {
 		t.Errorf("after destroy (etcd and containerd stopped and removed, etcd's data kept): %q", got)
 	}
+	// --purge-data shows the data directories in the plan, then deletes them.
+	r = kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve", "--purge-data")
+	if r.code != 0 || !strings.Contains(r.stdout, "-   data /var/lib/etcd  (--purge-data: everything in it is deleted)") {
+		t.Fatalf("destroy --purge-data: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 0, "ls -d /var/lib/etcd /var/lib/containerd 2>/dev/null | wc -l"); got != "0" {
+		t.Errorf("data left after --purge-data: %s", got)
+	}
 	for i := range l.Hosts {
 		onHost(t, l, i, "rm -rf /var/lib/etcd /var/lib/containerd /var/lib/kubelet /etc/cni /var/lib/cni")
 	}

@@ -206,11 +206,38 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 	if p.want, p.pkiChanges, err = s.desired(destroy); err == nil {
 		p.plan, err = s.makePlan(ctx, p.want)
 	}
+	if err == nil && destroy && a.purgeData {
+		p.purge(ctx)
+	}
 	if err != nil {
 		p.close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// dataDirs are what destroy --purge-data deletes, where they exist.
+var dataDirs = []string{"/var/lib/etcd", "/var/lib/containerd", "/var/lib/kubelet", "/var/lib/cni"}
+
+// purge adds the deletion of the data directories that exist on each host to a destroy plan, so that the plan
+// shows them before anything happens.
+func (p *planned) purge(ctx context.Context) {
+	for i, hp := range p.plan.Hosts {
+		r, ok := p.runners[hp.Host]
+		if !ok {
+			continue
+		}
+		infos, err := r.Stat(ctx, dataDirs)
+		if err != nil {
+			continue // the plan goes on without them; the host's error shows in its other steps
+		}
+		for _, fi := range infos {
+			if fi.Exists {
+				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.DataKind) + ":" + fi.Path,
+					Kind: string(apply.DataKind), Name: fi.Path, Action: plan.Delete, Reasons: []string{"--purge-data: everything in it is deleted"}})
+			}
+		}
+	}
 }
 
 // desired builds what each host should have; destroy wants nothing anywhere.
@@ -338,17 +365,19 @@ hosts, the state and the configuration — and refuses it, naming what changed, 
 }
 
 func (a *app) destroyCmd() *cobra.Command {
-	var autoApprove bool
+	var autoApprove, purge bool
 	var parallelism int
 	cmd := &cobra.Command{
 		Use:   "destroy",
 		Short: "Remove everything kforge placed on the hosts (shown first, like any plan)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			a.purgeData = purge
 			return a.runApply(c.Context(), "", autoApprove, parallelism, true)
 		},
 	}
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "destroy without asking")
+	cmd.Flags().BoolVar(&purge, "purge-data", false, "also delete the data directories of etcd, containerd and the kubelet (the cluster's data is lost)")
 	cmd.Flags().IntVar(&parallelism, "parallelism", 10, "hosts worked on at once")
 	return cmd
 }

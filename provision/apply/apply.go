@@ -52,6 +52,10 @@ type Engine struct {
 	emitMu sync.Mutex // hosts report from their own goroutines; views see one event at a time
 }
 
+// DataKind marks a data directory (etcd's, containerd's, the kubelet's) that destroy --purge-data deletes with
+// everything in it; nothing else in a plan deletes what kforge did not write.
+const DataKind resource.Kind = "data"
+
 // Phase is a group of hosts applied together. Rolling phases restart one host at a time (a control plane or an
 // etcd cluster keeps serving meanwhile); a rolling phase with nothing to restart still runs in parallel.
 type Phase struct {
@@ -314,6 +318,8 @@ func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.R
 			return run("remove "+c.Name, "rmdir -- "+q(c.Name)+" 2>/dev/null || true")
 		case resource.Unit:
 			return run("stop "+c.Name, "systemctl disable --now -- "+q(c.Name))
+		case DataKind:
+			return run("purge "+c.Name, "rm -rf -- "+q(c.Name))
 		}
 		return nil // a sysctl or module keeps its value; its drop-in file is a file resource of its own
 	case plan.Restart:
