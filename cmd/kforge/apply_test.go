@@ -361,7 +361,7 @@ func TestComponentsOnALab(t *testing.T) {
 	clean(t, l)
 	set := artifactSet(t)
 	for i := range l.Hosts {
-		onHost(t, l, i, "systemctl disable --now kube-proxy.service kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/kforge /var/lib/kube-proxy /etc/systemd/system/kube-proxy.service /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
+		onHost(t, l, i, "systemctl disable --now kforge-objects.service kube-proxy.service kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/kforge /etc/systemd/system/kforge-objects.service /var/lib/kube-proxy /etc/systemd/system/kube-proxy.service /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
 	}
 	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
 	// nor may kube-proxy resize the kernel's conntrack table.
@@ -411,6 +411,36 @@ func TestComponentsOnALab(t *testing.T) {
 	if strings.Count(nodes, "Ready") != len(l.Hosts) || strings.Count(nodes, " True ") != len(l.Hosts) {
 		t.Errorf("nodes not all Ready:\n%s", nodes)
 	}
+	// A pod on a worker, from the sandbox image the nodes have: it runs, and the API server reaches the kubelet
+	// for its logs and for exec (the RBAC kforge applies).
+	onHost(t, l, 0, kubectl+`apply -f - <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hello
+spec:
+  nodeName: `+l.Hosts[1].Name+`
+  containers:
+    - name: hello
+      image: kforge.local/pause:busybox
+      imagePullPolicy: Never
+      command: ["/bin/sh", "-c", "echo hello from kforge; sleep 3600"]
+EOF`)
+	phase := ""
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && phase != "Running"; time.Sleep(2 * time.Second) {
+		phase = onHost(t, l, 0, kubectl+"get pod hello -o jsonpath={.status.phase}")
+	}
+	if phase != "Running" {
+		t.Errorf("pod phase %q:\n%s", phase, onHost(t, l, 0, kubectl+"describe pod hello | tail -15"))
+	} else {
+		if got := onHost(t, l, 0, kubectl+"logs hello"); got != "hello from kforge" {
+			t.Errorf("kubectl logs: %q", got)
+		}
+		if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'echo $((6*7))'"); got != "42" {
+			t.Errorf("kubectl exec: %q", got)
+		}
+	}
+	onHost(t, l, 0, kubectl+"delete pod hello --now --wait=true")
 	for i := range l.Hosts {
 		// kube-proxy programs the kubernetes Service's address into every node's iptables.
 		svc := onHost(t, l, i, "iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -c 'default/kubernetes:https' || true")

@@ -15,7 +15,8 @@ import (
 // Health checks of the control plane, with what a host has: kubectl and bash (no curl on minimal hosts). The
 // API server must say it is ready; controller-manager and scheduler must serve their secure port.
 const (
-	apiServerHealth = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf --request-timeout=5s get --raw=/readyz"
+	kubectlAdmin    = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf --request-timeout=5s "
+	apiServerHealth = kubectlAdmin + "get --raw=/readyz"
 	portHealth      = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'"
 )
 
@@ -79,8 +80,34 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, out map[string][]resour
 			out[h.Name] = append(out[h.Name], bin, unitFile,
 				resource.Resource{Kind: resource.Unit, Name: comp.name + ".service", Enabled: true, Active: true, Health: comp.health})
 		}
+		objects, err := apiObjects()
+		if err != nil {
+			return err
+		}
+		out[h.Name] = append(out[h.Name], objects...)
 	}
 	return nil
+}
+
+// apiObjects are the API objects kforge manages, applied on every control-plane host by a oneshot unit after the
+// API server is ready (server-side apply: the same objects from every host agree), re-run when they change.
+func apiObjects() ([]resource.Resource, error) {
+	const unitID = "unit:kforge-objects.service"
+	objects, err := templates.Render("kforge-objects.yaml", nil)
+	if err != nil {
+		return nil, err
+	}
+	unit, err := templates.Render("kforge-objects.service", nil)
+	if err != nil {
+		return nil, err
+	}
+	objFile := file("/etc/kubernetes/kforge/objects.yaml", objects, 0o644, false, "")
+	objFile.Diffable, objFile.Restarts = true, []string{unitID}
+	unitFile := file("/etc/systemd/system/kforge-objects.service", unit, 0o644, false, "")
+	unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
+	return []resource.Resource{dir("/etc/kubernetes/kforge", 0o755), objFile, unitFile,
+		{Kind: resource.Unit, Name: "kforge-objects.service", Enabled: true, Active: true,
+			Health: kubectlAdmin + "get clusterrolebinding kforge:apiserver-kubelet-api"}}, nil
 }
 
 // flags turns extra_args into sorted --name=value flags.
