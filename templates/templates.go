@@ -62,8 +62,6 @@ type ControlPlane struct {
 	EtcdServers   string // https://ip:2379,… of every etcd member
 	ClusterName   string
 	ClusterDomain string
-	PodCIDR       string
-	NodeCIDRSize  int
 	ServiceCIDR   string
 	// ExtraArgs are "--name=value" flags from the configuration, sorted.
 	ExtraArgs []string
@@ -92,3 +90,15 @@ type KubeProxy struct {
 	ConntrackMaxPerCore string
 	ExtraArgs           []string
 }
+
+// Objects are the API objects kforge manages.
+type Objects struct{ Nodes []Node }
+
+// Node is a node object kforge creates before its kubelet registers, with the pod CIDR kforge assigned.
+type Node struct{ Name, PodCIDR string }
+
+// Routes are a node's routes to the other nodes' pods.
+type Routes struct{ Routes []Route }
+
+// Route sends a pod CIDR to the node that has it.
+type Route struct{ Destination, Via string }

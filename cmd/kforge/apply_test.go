@@ -361,7 +361,7 @@ func TestComponentsOnALab(t *testing.T) {
 	clean(t, l)
 	set := artifactSet(t)
 	for i := range l.Hosts {
-		onHost(t, l, i, "systemctl disable --now kforge-objects.service kube-proxy.service kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/kforge /etc/systemd/system/kforge-objects.service /var/lib/kube-proxy /etc/systemd/system/kube-proxy.service /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
+		onHost(t, l, i, "systemctl disable --now kforge-routes.service kforge-objects.service kube-proxy.service kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/kforge /etc/systemd/system/kforge-routes.service /etc/systemd/system/kforge-objects.service /var/lib/kube-proxy /etc/systemd/system/kube-proxy.service /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
 	}
 	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
 	// nor may kube-proxy resize the kernel's conntrack table.
@@ -440,7 +440,33 @@ EOF`)
 			t.Errorf("kubectl exec: %q", got)
 		}
 	}
-	onHost(t, l, 0, kubectl+"delete pod hello --now --wait=true")
+	// Pod to pod across two workers: an HTTP server on one, a client on the other, through the routes kforge
+	// placed between the nodes' pod CIDRs.
+	onHost(t, l, 0, kubectl+`apply -f - <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: server
+spec:
+  nodeName: `+l.Hosts[2].Name+`
+  containers:
+    - name: httpd
+      image: kforge.local/pause:busybox
+      imagePullPolicy: Never
+      command: ["/bin/sh", "-c", "mkdir -p /www && echo pod-to-pod-ok > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
+EOF`)
+	ip := ""
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && ip == ""; time.Sleep(2 * time.Second) {
+		if onHost(t, l, 0, kubectl+"get pod server -o jsonpath={.status.phase}") == "Running" {
+			ip = onHost(t, l, 0, kubectl+"get pod server -o jsonpath={.status.podIP}")
+		}
+	}
+	if ip == "" {
+		t.Errorf("server pod:\n%s", onHost(t, l, 0, kubectl+"describe pod server | tail -15"))
+	} else if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | /bin/busybox nc -w 10 "+ip+" 8080' 2>&1 | tail -1 || true"); got != "pod-to-pod-ok" {
+		t.Errorf("from %s to %s (%s): %q", l.Hosts[1].Name, l.Hosts[2].Name, ip, got)
+	}
+	onHost(t, l, 0, kubectl+"delete pod hello server --now --wait=true")
 	for i := range l.Hosts {
 		// kube-proxy programs the kubernetes Service's address into every node's iptables.
 		svc := onHost(t, l, i, "iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -c 'default/kubernetes:https' || true")

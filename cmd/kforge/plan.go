@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -46,6 +47,7 @@ type session struct {
 	clients  []*ssh.Client
 	view     views.Plan
 	facts    facts.Cache // probed once per command run
+	podCIDRs map[string]netip.Prefix
 }
 
 // runnerList lists the connections in the configuration's host order.
@@ -133,8 +135,13 @@ func (s *session) targets() []ssh.Target {
 	return out
 }
 
-// remember records how the configured hosts are reached, for when one leaves the configuration.
+// remember records how the configured hosts are reached (for when one leaves the configuration) and the nodes'
+// pod CIDRs (which must never move).
 func (s *session) remember() {
+	s.state.PodCIDRs = map[string]string{}
+	for h, p := range s.podCIDRs {
+		s.state.PodCIDRs[h] = p.String()
+	}
 	if s.state.Connections == nil {
 		s.state.Connections = map[string]state.Connection{}
 	}
@@ -255,7 +262,12 @@ func (s *session) desired(destroy bool) (map[string][]resource.Resource, []pki.C
 			return nil, nil, err
 		}
 	}
-	want, err := desired.Build(s.cluster, s.store, changes, set)
+	cidrs, err := desired.AssignPodCIDRs(s.cluster, s.state.PodCIDRs)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.podCIDRs = cidrs
+	want, err := desired.Build(desired.Input{Cluster: s.cluster, Store: s.store, PKIChanges: changes, Artifacts: set, PodCIDRs: cidrs})
 	return want, changes, err
 }
 

@@ -22,7 +22,7 @@ const (
 
 // controlPlane adds the API server, controller-manager, scheduler and kubectl to every control-plane host, after
 // etcd on the same host: the controller-manager exits if it starts before the API server is ready.
-func controlPlane(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resource) error {
+func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefix, out map[string][]resource.Resource) error {
 	var etcdServers []string
 	for _, h := range c.HostsWith(config.RoleEtcd) {
 		ip, err := netip.ParseAddr(h.ClusterAddress())
@@ -37,8 +37,7 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, out map[string][]resour
 			return fmt.Errorf("control-plane host %s needs an IP address to advertise: set internal_address", h.Name)
 		}
 		data := templates.ControlPlane{IP: h.ClusterAddress(), Port: c.APIServer.Port, EtcdServers: strings.Join(etcdServers, ","),
-			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, PodCIDR: c.PodCIDR.String(), NodeCIDRSize: c.NodePodCIDRSize,
-			ServiceCIDR: c.ServiceCIDR.String()}
+			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, ServiceCIDR: c.ServiceCIDR.String()}
 		kubectl, err := set.Binary("bin/kubectl", "/usr/local/bin/kubectl", "kubectl "+version)
 		if err != nil {
 			return err
@@ -80,7 +79,7 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, out map[string][]resour
 			out[h.Name] = append(out[h.Name], bin, unitFile,
 				resource.Resource{Kind: resource.Unit, Name: comp.name + ".service", Enabled: true, Active: true, Health: comp.health})
 		}
-		objects, err := apiObjects()
+		objects, err := apiObjects(c, podCIDRs)
 		if err != nil {
 			return err
 		}
@@ -91,9 +90,15 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, out map[string][]resour
 
 // apiObjects are the API objects kforge manages, applied on every control-plane host by a oneshot unit after the
 // API server is ready (server-side apply: the same objects from every host agree), re-run when they change.
-func apiObjects() ([]resource.Resource, error) {
+func apiObjects(c *config.Cluster, podCIDRs map[string]netip.Prefix) ([]resource.Resource, error) {
 	const unitID = "unit:kforge-objects.service"
-	objects, err := templates.Render("kforge-objects.yaml", nil)
+	var nodes []templates.Node
+	for _, h := range c.Hosts {
+		if p, ok := podCIDRs[h.Name]; ok {
+			nodes = append(nodes, templates.Node{Name: h.Name, PodCIDR: p.String()})
+		}
+	}
+	objects, err := templates.Render("kforge-objects.yaml", templates.Objects{Nodes: nodes})
 	if err != nil {
 		return nil, err
 	}

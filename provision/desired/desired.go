@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path"
 	"strings"
 
@@ -61,10 +62,23 @@ func kubeconfigPath(name string) string {
 	return path.Join(KubernetesDir, name+".conf")
 }
 
+// Input is what the desired state is computed from.
+type Input struct {
+	Cluster *config.Cluster
+	Store   *pki.Store
+	// PKIChanges is the PKI plan: what it issues or re-issues is pending (known only at apply), and so is every
+	// file made from it.
+	PKIChanges []pki.Change
+	// Artifacts is the binaries' set; without one only the PKI and host settings are placed.
+	Artifacts *artifacts.Set
+	// PodCIDRs is each node's slice of the pod CIDR (AssignPodCIDRs).
+	PodCIDRs map[string]netip.Prefix
+}
+
 // Build returns each host's resources, in the order apply places them: directories, then files, then the
-// components. Changes is the PKI plan: what it issues or re-issues is pending (known only at apply), and so is
-// every file made from it. Without an artifact set (set nil) only the PKI and host settings are placed.
-func Build(c *config.Cluster, store *pki.Store, changes []pki.Change, set *artifacts.Set) (map[string][]resource.Resource, error) {
+// components.
+func Build(in Input) (map[string][]resource.Resource, error) {
+	c, store, changes, set := in.Cluster, in.Store, in.PKIChanges, in.Artifacts
 	out := map[string][]resource.Resource{}
 	pending := map[string]string{}
 	for _, ch := range changes {
@@ -161,13 +175,13 @@ func Build(c *config.Cluster, store *pki.Store, changes []pki.Change, set *artif
 		if err := etcd(c, set, out); err != nil {
 			return nil, err
 		}
-		if err := controlPlane(c, set, out); err != nil {
+		if err := controlPlane(c, set, in.PodCIDRs, out); err != nil {
 			return nil, err
 		}
 		if err := containerd(c, set, out); err != nil {
 			return nil, err
 		}
-		if err := node(c, set, out); err != nil {
+		if err := node(c, set, in.PodCIDRs, out); err != nil {
 			return nil, err
 		}
 	}

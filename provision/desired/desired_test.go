@@ -41,7 +41,7 @@ func TestWhatEachHostGets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, err := Build(c, store, changes, nil)
+	before, err := Build(Input{Cluster: c, Store: store, PKIChanges: changes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestWhatEachHostGets(t *testing.T) {
 		t.Fatal(err)
 	}
 	changes, _ = pki.Plan(pki.Catalog(c), store, c.PKI, time.Now())
-	hosts, err := Build(c, store, changes, nil)
+	hosts, err := Build(Input{Cluster: c, Store: store, PKIChanges: changes})
 	if err != nil {
 		t.Fatal(err)
 	}

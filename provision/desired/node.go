@@ -2,6 +2,7 @@ package desired
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -21,7 +22,7 @@ const (
 )
 
 // node adds the sandbox image and the kubelet to every node, after containerd.
-func node(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resource) error {
+func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefix, out map[string][]resource.Resource) error {
 	dns, err := netcalc.Host(c.ServiceCIDR, 10) // the tenth service address, as kubeadm's cluster DNS
 	if err != nil {
 		return err
@@ -85,8 +86,37 @@ func node(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resou
 			kubelet, confFile, unitFile,
 			resource.Resource{Kind: resource.Unit, Name: "kubelet.service", Enabled: true, Active: true, Health: kubeletHealth})
 		out[h.Name] = append(out[h.Name], proxy...)
+		routes, err := routesTo(c, h, podCIDRs)
+		if err != nil {
+			return err
+		}
+		out[h.Name] = append(out[h.Name], routes...)
 	}
 	return nil
+}
+
+// routesTo sends the other nodes' pod traffic to them: a route per node, kept in a oneshot unit so that a reboot
+// restores them, and tagged (proto 200) so that the unit replaces exactly its own routes when nodes come and go.
+func routesTo(c *config.Cluster, self config.Host, podCIDRs map[string]netip.Prefix) ([]resource.Resource, error) {
+	const unitID = "unit:kforge-routes.service"
+	var routes []templates.Route
+	for _, h := range c.Hosts {
+		p, ok := podCIDRs[h.Name]
+		if !ok || h.Name == self.Name {
+			continue
+		}
+		if _, err := netip.ParseAddr(h.ClusterAddress()); err != nil {
+			return nil, fmt.Errorf("node %s needs an IP address for the pod routes: set internal_address", h.Name)
+		}
+		routes = append(routes, templates.Route{Destination: p.String(), Via: h.ClusterAddress()})
+	}
+	unit, err := templates.Render("kforge-routes.service", templates.Routes{Routes: routes})
+	if err != nil {
+		return nil, err
+	}
+	unitFile := file("/etc/systemd/system/kforge-routes.service", unit, 0o644, false, "")
+	unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
+	return []resource.Resource{unitFile, {Kind: resource.Unit, Name: "kforge-routes.service", Enabled: true, Active: true}}, nil
 }
 
 // kubeProxy makes Service addresses work on the node; health: its healthz port serves.

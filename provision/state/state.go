@@ -31,6 +31,8 @@ type State struct {
 	// Connections records how each host was reached, so that a host removed from the configuration can still be
 	// cleaned up by the next apply.
 	Connections map[string]Connection `json:"connections,omitempty"`
+	// PodCIDRs is each node's slice of the pod CIDR, as kforge assigned it: a node keeps its slice for life.
+	PodCIDRs map[string]string `json:"pod_cidrs,omitempty"`
 }
 
 // Connection is how to reach a host (no bastion: a host behind one must stay in the configuration until its
