@@ -466,6 +466,10 @@ EOF`)
 	} else if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | /bin/busybox nc -w 10 "+ip+" 8080' 2>&1 | tail -1 || true"); got != "pod-to-pod-ok" {
 		t.Errorf("from %s to %s (%s): %q", l.Hosts[1].Name, l.Hosts[2].Name, ip, got)
 	}
+	// A pod reaches the API server through the kubernetes Service's address (kube-proxy's rules).
+	if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'echo | /bin/busybox nc -w 5 198.19.128.1 443 >/dev/null 2>&1; echo $?'"); got != "0" {
+		t.Errorf("pod to the kubernetes Service 198.19.128.1:443: nc exit %s", got)
+	}
 	onHost(t, l, 0, kubectl+"delete pod hello server --now --wait=true")
 	for i := range l.Hosts {
 		// kube-proxy programs the kubernetes Service's address into every node's iptables.
