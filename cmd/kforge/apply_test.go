@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -484,6 +485,28 @@ EOF`)
 	}
 	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
 		t.Errorf("second plan: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// Drift: the kubelet's config edited by hand on one worker, containerd stopped on the other (which stops the
+	// units that require it: the image import and the kubelet). The plan shows exactly that (and the kubelet's
+	// restart), apply heals it, and the plan after is empty again.
+	onHost(t, l, 1, "sed -i 's/^maxPods: 110$/maxPods: 250/' /var/lib/kubelet/config.yaml")
+	onHost(t, l, 2, "systemctl stop containerd.service")
+	r = kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
+	changes := strings.Join(regexp.MustCompile(`(?m)^  (?:[~+↻-]|-/\+)\s+.*$`).FindAllString(r.stdout, -1), "\n")
+	wantDrift := "  ~   file /var/lib/kubelet/config.yaml  (content changed)\n" +
+		"  ↻   unit kubelet.service  (/var/lib/kubelet/config.yaml changed)\n" +
+		"  ~   unit containerd.service  (start)\n" +
+		"  ~   unit kforge-images.service  (start)\n" +
+		"  ~   unit kubelet.service  (start)"
+	if r.code != 2 || changes != wantDrift || !strings.Contains(r.stdout, "-maxPods: 250") {
+		t.Errorf("drift plan: exit %d, changes:\n%s\nwant:\n%s\n%s", r.code, changes, wantDrift, r.stdout)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("heal: %s%s", r.stdout, r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("plan after healing: exit %d\n%s", r.code, r.stdout)
 	}
 	if r := kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve"); r.code != 0 {
 		t.Fatalf("destroy: %s%s", r.stdout, r.stderr)
