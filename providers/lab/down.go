@@ -75,6 +75,11 @@ func (m *Manager) Down(ctx context.Context, name string) (*DownResult, error) {
 		}
 	}
 	if len(errs) == 0 {
+		unlock, err := m.lockMachine()
+		if err != nil {
+			return res, err
+		}
+		defer unlock()
 		if err := os.RemoveAll(m.dir(name)); err != nil {
 			errs = append(errs, err)
 		}

@@ -79,6 +79,14 @@ func (m *Manager) ensureImage(ctx context.Context) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
+	unlock, err := lockFile(filepath.Join(m.Paths.Cache, "images", ".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(path); err == nil {
+		return path, nil // built by another process while this one waited
+	}
 	for _, tool := range []string{"debootstrap", "zstd", "tar", "chroot"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return "", fmt.Errorf("building the lab image needs %s: apt-get install debootstrap zstd (or run make deps)", tool)
@@ -111,10 +119,9 @@ func (m *Manager) ensureImage(ctx context.Context) (string, error) {
 	if err := runLogged(ctx, filepath.Join(build, "customize.log"), "chroot", rootfs, "/bin/sh", "-c", customizeScript); err != nil {
 		return "", err
 	}
-	tmp := path + ".tmp"
+	tmp := filepath.Join(build, "image.tar.zst")
 	if err := runLogged(ctx, filepath.Join(build, "tar.log"), "sh", "-c",
 		`tar -C "$1" --numeric-owner --xattrs --xattrs-include='*' -cf - . | zstd -q -T0 -3 -o "$2" -f`, "_", rootfs, tmp); err != nil {
-		os.Remove(tmp)
 		return "", err
 	}
 	if err := os.Rename(tmp, path); err != nil {

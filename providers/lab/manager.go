@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/kforge/kforge/internal/atomicfile"
@@ -204,4 +205,27 @@ func checkFreeSpace(dir string, need uint64, what string) error {
 		return fmt.Errorf("no space for %s: %s has %d MiB free, %d MiB needed", what, dir, free>>20, need>>20)
 	}
 	return nil
+}
+
+// lockFile takes an exclusive lock on path (made if missing) and returns its release. Labs are machine-wide:
+// test packages bring theirs up from parallel processes, and the image, subnets, bridges and sysctls must be
+// read and changed by one of them at a time.
+func lockFile(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }, nil
+}
+
+func (m *Manager) lockMachine() (func(), error) {
+	return lockFile(filepath.Join(m.Paths.Root, ".lock"))
 }

@@ -128,11 +128,16 @@ func linkExists(name string) bool {
 	return err == nil
 }
 
+// deleteLink removes an interface; one that vanishes meanwhile (a veth goes when its namespace dies) is gone,
+// which is what was wanted.
 func deleteLink(name string) error {
 	if !linkExists(name) {
 		return nil
 	}
-	return ipCmd("link", "del", name)
+	if err := ipCmd("link", "del", name); err != nil && linkExists(name) {
+		return err
+	}
+	return nil
 }
 
 func ipCmd(args ...string) error {

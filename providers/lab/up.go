@@ -88,6 +88,12 @@ func (m *Manager) up(ctx context.Context, opts UpOptions, image string, res *UpR
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	// From choosing a subnet to having a bridge on it, and the sysctls: one lab at a time.
+	unlock, err := m.lockMachine()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	subnet, err := m.chooseSubnet(opts.Name, opts.Subnet)
 	if err != nil {
 		return nil, err
@@ -109,6 +115,7 @@ func (m *Manager) up(ctx context.Context, opts UpOptions, image string, res *UpR
 	if err := createBridge(lab.Bridge, subnet); err != nil {
 		return nil, err
 	}
+	unlock()
 	size := opts.TmpfsSize
 	if size == "" {
 		size = "8g"
