@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/providers/lab"
 	"github.com/kforge/kforge/providers/lab/labtest"
 	"github.com/kforge/kforge/provision/remote"
@@ -59,8 +58,7 @@ provider "lab" {
 func onHost(t *testing.T, l *lab.Lab, i int, script string) string {
 	t.Helper()
 	h := l.Hosts[i]
-	c, err := (&ssh.Dialer{}).Dial(context.Background(), ssh.Target{Name: h.Name, Address: h.Address.String(), Port: 22, User: "root",
-		PrivateKeyFile: l.KeyFile, KnownHostsFile: l.KnownHostsFile, HostKeyPolicy: config.HostKeyStrict, ConnectTimeout: 10 * time.Second})
+	c, err := (&ssh.Dialer{}).Dial(context.Background(), ssh.TargetFor(l.ConfigHost(h)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kforge/kforge/cmd/kforge/internal/views"
-	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/providers/lab"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/ssh"
@@ -139,9 +138,7 @@ func (a *app) labReport(ctx context.Context, l *lab.Lab, wait bool) (views.LabRe
 			if !h.Running {
 				return nil
 			}
-			c, err := d.Dial(ctx, ssh.Target{Name: h.Name, Address: h.Address.String(), Port: 22, User: "root",
-				PrivateKeyFile: l.KeyFile, KnownHostsFile: l.KnownHostsFile, HostKeyPolicy: config.HostKeyStrict,
-				ConnectTimeout: 10 * time.Second})
+			c, err := d.Dial(ctx, ssh.TargetFor(l.ConfigHost(h.Host)))
 			if err != nil {
 				return err
 			}

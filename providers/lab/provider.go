@@ -65,9 +65,7 @@ func (p Provider) Hosts(_ context.Context, b config.Provider, _ providers.Env) (
 	var hosts []config.Host
 	for i, h := range l.Hosts {
 		names[h.Name] = true
-		host := config.Host{Name: h.Name, Address: h.Address.String(),
-			SSH: config.SSH{User: "root", Port: 22, PrivateKeyFile: l.KeyFile, KnownHostsFile: l.KnownHostsFile,
-				HostKeyPolicy: config.HostKeyStrict, ConnectTimeout: 10 * time.Second}}
+		host := l.ConfigHost(h)
 		if s, ok := settings[h.Name]; ok {
 			host.Roles, host.Labels, host.Taints, host.InternalAddress = s.Roles, s.Labels, s.Taints, s.InternalAddress
 		} else {
@@ -86,4 +84,12 @@ func (p Provider) Hosts(_ context.Context, b config.Provider, _ providers.Env) (
 		}
 	}
 	return hosts, diags
+}
+
+// ConfigHost is a lab host as a configured host without roles: reached as root with the lab's key and checked
+// strictly against the lab's known_hosts. It is the one description of how a lab host is reached.
+func (l *Lab) ConfigHost(h Host) config.Host {
+	return config.Host{Name: h.Name, Address: h.Address.String(),
+		SSH: config.SSH{User: "root", Port: 22, PrivateKeyFile: l.KeyFile, KnownHostsFile: l.KnownHostsFile,
+			HostKeyPolicy: config.HostKeyStrict, ConnectTimeout: 10 * time.Second}}
 }

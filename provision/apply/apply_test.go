@@ -7,9 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/providers/lab/labtest"
 	"github.com/kforge/kforge/provision/plan"
 	"github.com/kforge/kforge/provision/planner"
@@ -66,9 +64,7 @@ func newHarness(t *testing.T) *harness {
 	l := fixture.Get(t)
 	h := &harness{t: t, runners: map[string]remote.Runner{}, clients: map[string]*ssh.Client{}, stateDir: t.TempDir()}
 	for _, lh := range l.Hosts {
-		c, err := (&ssh.Dialer{}).Dial(context.Background(), ssh.Target{Name: lh.Name, Address: lh.Address.String(), Port: 22,
-			User: "root", PrivateKeyFile: l.KeyFile, KnownHostsFile: l.KnownHostsFile, HostKeyPolicy: config.HostKeyStrict,
-			ConnectTimeout: 10 * time.Second})
+		c, err := (&ssh.Dialer{}).Dial(context.Background(), ssh.TargetFor(l.ConfigHost(lh)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -92,8 +92,7 @@ func loopback(t *testing.T) (*ssh.Client, *sshdtest.Server) {
 func labClient(t *testing.T, l *lab.Lab, h lab.Host) *ssh.Client {
 	t.Helper()
 	d := &ssh.Dialer{KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts"), ConnectAttempts: 3}
-	return dial(t, d, ssh.Target{Name: h.Name, Address: h.Address.String(), Port: 22, User: "root", PrivateKeyFile: l.KeyFile,
-		KnownHostsFile: l.KnownHostsFile, HostKeyPolicy: config.HostKeyStrict, ConnectTimeout: 10 * time.Second})
+	return dial(t, d, ssh.TargetFor(l.ConfigHost(h)))
 }
 
 func dial(t *testing.T, d *ssh.Dialer, target ssh.Target) *ssh.Client {

@@ -49,8 +49,7 @@ func TestRealHosts(t *testing.T) {
 	clients := []*ssh.Client{dial(t, d, ssh.Target{Name: "this-machine", Address: srv.Host, Port: srv.Port, User: u.Name,
 		PrivateKeyFile: u.KeyFile, HostKeyPolicy: config.HostKeyStrict, Sudo: true, ConnectTimeout: 5 * time.Second})}
 	for _, h := range l.Hosts {
-		clients = append(clients, dial(t, d, ssh.Target{Name: h.Name, Address: h.Address.String(), Port: 22, User: "root",
-			PrivateKeyFile: l.KeyFile, KnownHostsFile: l.KnownHostsFile, HostKeyPolicy: config.HostKeyStrict, ConnectTimeout: 10 * time.Second}))
+		clients = append(clients, dial(t, d, ssh.TargetFor(l.ConfigHost(h))))
 	}
 	runners := make([]remote.Runner, len(clients))
 	for i, c := range clients {

@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"testing"
-	"time"
 
-	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/providers/lab/labtest"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/resource"
@@ -23,9 +21,7 @@ func labClient(t *testing.T) *ssh.Client {
 	t.Helper()
 	l := fixture.Get(t)
 	h := l.Hosts[0]
-	c, err := (&ssh.Dialer{}).Dial(context.Background(), ssh.Target{Name: h.Name, Address: h.Address.String(), Port: 22,
-		User: "root", PrivateKeyFile: l.KeyFile, KnownHostsFile: l.KnownHostsFile, HostKeyPolicy: config.HostKeyStrict,
-		ConnectTimeout: 10 * time.Second})
+	c, err := (&ssh.Dialer{}).Dial(context.Background(), ssh.TargetFor(l.ConfigHost(h)))
 	if err != nil {
 		t.Fatal(err)
 	}
