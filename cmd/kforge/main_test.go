@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,9 +11,8 @@ import (
 	"testing"
 
 	"github.com/kforge/kforge/cmd/kforge/internal/views"
+	"github.com/kforge/kforge/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files with the current output")
 
 type result struct {
 	code           int
@@ -27,24 +25,6 @@ func kforge(t *testing.T, env []string, stdin string, args ...string) result {
 	var out, errOut bytes.Buffer
 	code := run(args, strings.NewReader(stdin), &out, &errOut, env)
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the output (run go test -update after checking it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 const examplesDir = "../../examples"
@@ -76,13 +56,13 @@ func TestValidateHASummary(t *testing.T) {
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	golden(t, "validate-ha.txt", r.stdout)
+	golden.Check(t, filepath.Join("testdata", "validate-ha.txt"), r.stdout)
 
 	r = kforge(t, nil, "", "validate", "--json", filepath.Join(examplesDir, "ha"))
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	golden(t, "validate-ha.json", r.stdout)
+	golden.Check(t, filepath.Join("testdata", "validate-ha.json"), r.stdout)
 }
 
 // locationRe finds the "on FILE:LINE:COL" header of each diagnostic.
@@ -96,7 +76,7 @@ func TestValidateReportsEveryMistakeOnce(t *testing.T) {
 	if r.code != 1 || r.stdout != "" {
 		t.Fatalf("exit %d, stdout %q", r.code, r.stdout)
 	}
-	golden(t, "validate-two-files.txt", r.stderr)
+	golden.Check(t, filepath.Join("testdata", "validate-two-files.txt"), r.stderr)
 	var human []string
 	files := map[string]bool{}
 	for _, m := range locationRe.FindAllStringSubmatch(r.stderr, -1) {

@@ -3,15 +3,14 @@ package facts
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden JSON of each fixture in testdata/")
+	"github.com/kforge/kforge/internal/golden"
+)
 
 // fixtureFiles are the probe outputs in testdata: recorded from real hosts, or synthesized for systems that
 // are not available here (each says which in its header).
@@ -58,19 +57,7 @@ func TestParseFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			golden := strings.TrimSuffix(file, ".txt") + ".json"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to write it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("facts differ from %s (run with -update after checking):\n%s", golden, got)
-			}
+			golden.Check(t, strings.TrimSuffix(file, ".txt")+".json", string(got))
 			// JSON is the facts' saved form: reading it back must give the same facts.
 			var back Facts
 			if err := json.Unmarshal(got, &back); err != nil {

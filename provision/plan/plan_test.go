@@ -3,17 +3,15 @@ package plan
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kforge/kforge/internal/golden"
 	"github.com/kforge/kforge/provision/resource"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func sum(b []byte) string {
 	s := sha256.Sum256(b)
@@ -131,12 +129,12 @@ func TestGoldenPlans(t *testing.T) {
 	}
 	for name, p := range scenarios {
 		t.Run(name, func(t *testing.T) {
-			golden(t, name+".txt", Text(p, false))
+			golden.Check(t, filepath.Join("testdata", name+".txt"), Text(p, false))
 			js, err := JSON(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, name+".json", string(js))
+			golden.Check(t, filepath.Join("testdata", name+".json"), string(js))
 			back, err := Read(js)
 			if err != nil {
 				t.Fatal(err)
@@ -173,24 +171,6 @@ func TestGoldenPlans(t *testing.T) {
 	js, _ := JSON(scenarios["create-from-nothing"])
 	if strings.Contains(string(js), "secret\\n") || strings.Contains(Text(scenarios["create-from-nothing"], false), "PRIVATE") {
 		t.Error("secret content in a plan")
-	}
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 
