@@ -30,7 +30,7 @@ var (
 	secretsEncryptions = []string{"secretbox", "aescbc", "none"}
 	cgroupDrivers      = []string{"auto", "systemd", "cgroupfs"}
 	kubeProxyModes     = []string{"iptables", "nftables", "ipvs"}
-	artifactSources    = []string{string(SourceDownload), string(SourceMirror), string(SourceLocal)}
+	artifactSources    = []string{string(SourceDownload), string(SourceMirror), string(SourceLocal), string(SourceNone)}
 )
 
 func (b *builder) clusterSettings(raw clusterBlock, nameRange hcl.Range) {

@@ -215,6 +215,9 @@ const (
 	SourceDownload ArtifactSource = "download"
 	SourceMirror   ArtifactSource = "mirror"
 	SourceLocal    ArtifactSource = "local"
+	// SourceNone installs no binaries and runs no components: kforge places the PKI, kubeconfigs and host
+	// settings only, for hosts whose Kubernetes comes from elsewhere (and for tests of plan and apply themselves).
+	SourceNone ArtifactSource = "none"
 )
 
 // Artifacts says where the binaries kforge installs come from and which versions to take.

@@ -13,8 +13,10 @@ import (
 // Kubeconfig is one kubeconfig the cluster needs: whose identity (a certificate of the catalog), which API
 // server it talks to, and which hosts receive it.
 type Kubeconfig struct {
-	Name   string // file name: NAME.conf
-	Cert   string // the client certificate's store name
+	Name string // file name: NAME.conf
+	Cert string // the client certificate's store name
+	// User names the user entry; empty takes the certificate's common name (system:node:…, as kubeadm does).
+	User   string
 	Server string
 	Hosts  []string
 }
@@ -38,7 +40,9 @@ func Kubeconfigs(c *config.Cluster) []Kubeconfig {
 	remote := APIServerURL(c)
 	cps := hostNames(c.HostsWith(config.RoleControlPlane))
 	out := []Kubeconfig{
-		{Name: "admin", Cert: "admin", Server: remote},
+		// The operator's kubeconfig is merged into kubeconfigs that hold other clusters: its user is named after
+		// this cluster, so that two clusters' admins never share an entry.
+		{Name: "admin", Cert: "admin", User: c.Name + "-admin", Server: remote},
 		{Name: "controller-manager", Cert: "controller-manager", Server: local, Hosts: cps},
 		{Name: "scheduler", Cert: "scheduler", Server: local, Hosts: cps},
 		{Name: "kube-proxy", Cert: "kube-proxy", Server: remote, Hosts: kubeletHosts(c)},
@@ -83,7 +87,11 @@ func WriteKubeconfigs(s *Store, c *config.Cluster) ([]string, error) {
 			return nil, fmt.Errorf("kubeconfig %s: certificate %s is not issued", k.Name, k.Cert)
 		}
 		rel := "kubeconfig/" + k.Name + ".conf"
-		data := RenderKubeconfig(c.Name, e.Cert.Subject.CommonName, k.Server, ca.CertPEM, Pair{CertPEM: e.CertPEM, KeyPEM: e.KeyPEM})
+		user := k.User
+		if user == "" {
+			user = e.Cert.Subject.CommonName
+		}
+		data := RenderKubeconfig(c.Name, user, k.Server, ca.CertPEM, Pair{CertPEM: e.CertPEM, KeyPEM: e.KeyPEM})
 		if old, _ := s.ReadFile(rel); string(old) != string(data) {
 			if err := s.WriteFile(rel, data, 0o600); err != nil {
 				return nil, err

@@ -389,7 +389,7 @@ func TestKubeconfigsAndEncryptionConfig(t *testing.T) {
 	}
 	admin, _ := os.ReadFile(filepath.Join(s.Dir, "kubeconfig", "admin.conf"))
 	cm, _ := os.ReadFile(filepath.Join(s.Dir, "kubeconfig", "controller-manager.conf"))
-	if !strings.Contains(string(admin), "server: https://k8s.example.internal:6443\n") || !strings.Contains(string(admin), "current-context: kubernetes-admin@test\n") ||
+	if !strings.Contains(string(admin), "server: https://k8s.example.internal:6443\n") || !strings.Contains(string(admin), "current-context: test-admin@test\n") ||
 		!strings.Contains(string(cm), "server: https://127.0.0.1:6443\n") {
 		t.Errorf("admin:\n%s\ncontroller-manager:\n%s", admin, cm)
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the artifacts that lab clusters and the end-to-end test install, since these machines reach no download
 # site: Kubernetes, etcd and containerd from the Go module proxy, runc and the CNI plugins from Debian's packages,
-# and a pause image. Output: $KFORGE_ARTIFACTS/<set>/ with every file and a manifest of sha256 sums. Each part is
+# a pause image and a test image. Output: $KFORGE_ARTIFACTS/<set>/ with every file and a manifest of sha256 sums. Each part is
 # cached by version (a second run takes seconds) and an interrupted run resumes where it stopped.
 set -euo pipefail
 export PATH=/usr/local/go/bin:$PATH CGO_ENABLED=0 GOFLAGS=-mod=mod
@@ -9,7 +9,7 @@ K8S=${K8S_VERSION:-v1.37.2}
 ETCD=${ETCD_VERSION:-v3.7.3}
 CONTAINERD=${CONTAINERD_VERSION:-v2.4.2}
 ROOT=${KFORGE_ARTIFACTS:-/var/cache/kforge/artifacts}
-LAYOUT=3 # bumped when a set gains files, so an older set is not taken for a complete one
+LAYOUT=4 # bumped when a set gains files, so an older set is not taken for a complete one
 SET=$ROOT/k8s-$K8S-etcd-$ETCD-containerd-$CONTAINERD-$LAYOUT
 PARTS=$ROOT/parts
 BUILD=$ROOT/build
@@ -122,19 +122,19 @@ debian_parts() {
   touch "$out/.done"
 }
 
-# The sandbox ("pause") image: a single-layer OCI image of Debian's busybox-static whose shell waits and exits on
-# SIGTERM, as the real pause binary does (a sandbox that ignores SIGTERM delays every host shutdown).
-PAUSE_NAME=kforge.local/pause:busybox
-pause_image() {
-  local out=$PARTS/pause-busybox
+# oci_image NAME OUT APPLETS ENTRYPOINT: a single-layer OCI image (a tarball containerd imports) of Debian's
+# busybox-static with the given applets linked in /bin, running ENTRYPOINT with /bin/sh -c. Reproducible: fixed
+# mtimes, owners and order, so the same busybox gives the same digest.
+oci_image() {
+  local name=$1 out=$2 applets=$3 entry=$4
   [ -f "$out/.done" ] && return
-  log "building the pause image from busybox-static"
-  local w=$BUILD/pause
+  log "building the image $name from busybox-static"
+  local w=$BUILD/image-$(basename "$out")
   rm -rf "$w"; mkdir -p "$w/deb" "$w/rootfs/bin" "$w/oci/blobs/sha256" "$out"
   (cd "$w" && apt-get -o APT::Sandbox::User=root download busybox-static >/dev/null)
   dpkg-deb -x "$w"/busybox-static_*.deb "$w/deb"
   cp "$w/deb/bin/busybox" "$w/rootfs/bin/busybox"
-  for a in sh sleep; do ln -s busybox "$w/rootfs/bin/$a"; done
+  for a in $applets; do ln -s busybox "$w/rootfs/bin/$a"; done
   mkdir -p "$w/rootfs/proc" "$w/rootfs/sys" "$w/rootfs/dev" "$w/rootfs/etc" "$w/rootfs/tmp"
   tar -C "$w/rootfs" --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -cf "$w/layer.tar" .
   gzip -n -9 -c "$w/layer.tar" > "$w/layer.tar.gz"
@@ -143,29 +143,40 @@ pause_image() {
   diff=$(sha256sum "$w/layer.tar" | cut -d' ' -f1)
   layer=$(blob "$w/layer.tar.gz")
   printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/bin"],"Entrypoint":["/bin/sh","-c","%s"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$(go env GOARCH)" "trap 'exit 0' TERM INT; sleep 2147483647 & wait" "$diff" > "$w/config.json"
-  python3 -m json.tool "$w/config.json" >/dev/null 2>&1 || ! command -v python3 >/dev/null || { log "pause image config is not JSON"; exit 1; }
+    "$(go env GOARCH)" "$entry" "$diff" > "$w/config.json"
+  python3 -m json.tool "$w/config.json" >/dev/null 2>&1 || ! command -v python3 >/dev/null || { log "$name: image config is not JSON"; exit 1; }
   cfg=$(blob "$w/config.json")
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
     "$cfg" "$(stat -c %s "$w/config.json")" "$layer" "$(stat -c %s "$w/layer.tar.gz")" > "$w/manifest.json"
   man=$(blob "$w/manifest.json")
   printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s"}}]}' \
-    "$man" "$(stat -c %s "$w/manifest.json")" "$PAUSE_NAME" > "$w/oci/index.json"
+    "$man" "$(stat -c %s "$w/manifest.json")" "$name" > "$w/oci/index.json"
   echo '{"imageLayoutVersion":"1.0.0"}' > "$w/oci/oci-layout"
-  tar -C "$w/oci" --mtime=@0 --sort=name -cf "$out/pause.tar" .
+  tar -C "$w/oci" --mtime=@0 --sort=name -cf "$out/image.tar" .
   touch "$out/.done"
 }
+
+# The sandbox ("pause") image: a shell that waits and exits on SIGTERM, as the real pause binary does (a sandbox
+# that ignores SIGTERM delays every host shutdown). Only sh and sleep: workloads get the test image.
+PAUSE_NAME=kforge.local/pause:busybox
+# The test image the end-to-end test runs: an HTTP server on port 8080 answering with the pod's hostname, with
+# the applets a test needs to look around from inside a pod (nc, wget, nslookup, ip).
+TESTBOX_NAME=kforge.local/testbox:busybox
+TESTBOX_APPLETS="sh sleep echo cat printf hostname mkdir httpd nc wget nslookup ip ls ps"
+TESTBOX_ENTRY="mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"
 
 build_kubernetes
 build_etcd
 build_containerd
 debian_parts
-pause_image
+oci_image "$PAUSE_NAME" "$PARTS/image-pause" "sh sleep" "trap 'exit 0' TERM INT; sleep 2147483647 & wait"
+oci_image "$TESTBOX_NAME" "$PARTS/image-testbox" "$TESTBOX_APPLETS" "$TESTBOX_ENTRY"
 
 log "assembling $SET"
 tmp=$SET.tmp
 rm -rf "$tmp"; mkdir -p "$tmp/bin" "$tmp/cni" "$tmp/images"
-cp "$PARTS/pause-busybox/pause.tar" "$tmp/images/pause.tar"
+cp "$PARTS/image-pause/image.tar" "$tmp/images/pause.tar"
+cp "$PARTS/image-testbox/image.tar" "$tmp/images/testbox.tar"
 cp "$PARTS/kubernetes-$K8S"/kube* "$tmp/bin/"
 cp "$PARTS/etcd-$ETCD"/etcd* "$tmp/bin/"
 cp "$PARTS/containerd-$CONTAINERD"/{containerd,containerd-shim-runc-v2,ctr} "$tmp/bin/"
@@ -173,7 +184,8 @@ debian=$PARTS/debian-$(dpkg --print-architecture)
 cp "$debian/runc" "$tmp/bin/"
 cp "$debian"/cni/* "$tmp/cni/"
 {
-  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s", "pause_image": "%s",\n  "files": [\n' "$K8S" "$ETCD" "$CONTAINERD" "$PAUSE_NAME"
+  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s", "pause_image": "%s",\n' "$K8S" "$ETCD" "$CONTAINERD" "$PAUSE_NAME"
+  printf '  "images": [\n    {"name": "%s", "path": "images/pause.tar"},\n    {"name": "%s", "path": "images/testbox.tar"}\n  ],\n  "files": [\n' "$PAUSE_NAME" "$TESTBOX_NAME"
   first=1
   for f in $(cd "$tmp" && find bin cni images -type f | sort); do
     [ $first = 1 ] || printf ',\n'; first=0

@@ -5,6 +5,7 @@ package templates
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"text/template"
 )
@@ -22,9 +23,18 @@ func Static(name string) ([]byte, error) {
 	return b, nil
 }
 
+// funcs are the template functions: quoting only, so that values from the configuration stay values.
+var funcs = template.FuncMap{
+	// quote makes a YAML string of any value: JSON strings are YAML strings.
+	"quote": func(s string) (string, error) {
+		b, err := json.Marshal(s)
+		return string(b), err
+	},
+}
+
 // Render fills the named template (a file under files/, without .tmpl) with data.
 func Render(name string, data any) ([]byte, error) {
-	t, err := template.New(name+".tmpl").Option("missingkey=error").ParseFS(files, "files/"+name+".tmpl")
+	t, err := template.New(name+".tmpl").Option("missingkey=error").Funcs(funcs).ParseFS(files, "files/"+name+".tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("template %s: %w", name, err)
 	}
@@ -75,13 +85,11 @@ type Kubelet struct {
 	ClusterDomain string
 	FailCgroupV1  bool
 	MaxPods       int
-	// Labels and Taints are the comma-separated values of --node-labels and --register-with-taints.
-	Labels, Taints string
-	ExtraArgs      []string
+	ExtraArgs     []string
 }
 
-// Images is what the image-import unit needs.
-type Images struct{ Tarball string }
+// Images is what the image-import unit needs: the tarballs to import.
+type Images struct{ Tarballs []string }
 
 // KubeProxy is what kube-proxy's config and unit need.
 type KubeProxy struct {
@@ -94,8 +102,20 @@ type KubeProxy struct {
 // Objects are the API objects kforge manages.
 type Objects struct{ Nodes []Node }
 
-// Node is a node object kforge creates before its kubelet registers, with the pod CIDR kforge assigned.
-type Node struct{ Name, PodCIDR string }
+// Node is a node object kforge creates before its kubelet registers, with the pod CIDR kforge assigned and the
+// labels and taints of the configuration (the API, not the kubelet, sets them: NodeRestriction forbids a kubelet
+// the node-role labels, and a kubelet registers its taints only when it creates the object itself).
+type Node struct {
+	Name, PodCIDR string
+	Labels        []Label // sorted by key
+	Taints        []Taint
+}
+
+// Label is a node label; Key and Value are quoted for YAML by the template.
+type Label struct{ Key, Value string }
+
+// Taint is a node taint.
+type Taint struct{ Key, Value, Effect string }
 
 // Routes are a node's routes to the other nodes' pods.
 type Routes struct{ Routes []Route }

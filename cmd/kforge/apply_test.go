@@ -5,11 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +29,11 @@ import (
 	"github.com/kforge/kforge/provision/state"
 )
 
-var labFixture = labtest.New("tcmd", 3)
+// The lab has a fourth host that only TestComponentsOnALab uses: the worker it adds and removes.
+var labFixture = labtest.New("tcmd", 4)
+
+// clusterHosts is how many of the lab's hosts a configuration lists unless a test says otherwise.
+const clusterHosts = 3
 
 func TestMain(m *testing.M) { os.Exit(labFixture.Main(m)) }
 
@@ -30,29 +43,53 @@ func labConfig(t *testing.T, l *lab.Lab) string {
 	return labConfigWith(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }")
 }
 
+// labConfigWith adds extra inside the cluster block; the configuration installs no components (the tests of plan
+// and apply mechanics need no Kubernetes binaries).
 func labConfigWith(t *testing.T, l *lab.Lab, extra string) string {
 	t.Helper()
-	return labConfigFull(t, l, extra, "")
+	return labConfigFull(t, l, extra, noArtifacts)
 }
 
-// labConfigFull adds extra inside the cluster block and topLevel after the provider block.
+const noArtifacts = "\nartifacts {\n  source = \"none\"\n}\n"
+
+// labConfigFull adds extra inside the cluster block and topLevel after it; the hosts are the lab's first
+// clusterHosts, listed as host blocks (the way a user lists machines).
 func labConfigFull(t *testing.T, l *lab.Lab, extra, topLevel string) string {
 	t.Helper()
 	dir := t.TempDir()
+	writeLabConfig(t, dir, l, clusterHosts, extra, topLevel)
+	return dir
+}
+
+// writeLabConfig writes dir/cluster.hcl with the lab's first n hosts.
+func writeLabConfig(t *testing.T, dir string, l *lab.Lab, n int, extra, topLevel string) {
+	t.Helper()
 	src := fmt.Sprintf(`cluster "lab" {
   pod_cidr     = "198.19.0.0/17"
   service_cidr = "198.19.128.0/20"
   %s
 }
-
-provider "lab" {
-  name = %q
-}
-%s`, extra, l.Name, topLevel)
+%s`, extra, topLevel)
+	for _, b := range hostBlocks(t, l)[:n] {
+		src += "\n" + b
+	}
 	if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+}
+
+// hostBlocks are the lab's hosts as the host blocks `kforge lab up` writes (host 1 the control plane and etcd,
+// the others workers).
+func hostBlocks(t *testing.T, l *lab.Lab) []string {
+	t.Helper()
+	blocks := strings.Split(lab.HostsHCL(l), "\nhost ")[1:]
+	if len(blocks) != len(l.Hosts) {
+		t.Fatalf("hosts of %s:\n%s", l.Name, lab.HostsHCL(l))
+	}
+	for i := range blocks {
+		blocks[i] = "host " + blocks[i]
+	}
+	return blocks
 }
 
 func onHost(t *testing.T, l *lab.Lab, i int, script string) string {
@@ -235,6 +272,15 @@ func TestInterruptedApplyStopsCleanly(t *testing.T) {
 }
 
 // clean removes what an earlier test placed on the lab hosts.
+// cleanComponents stops and removes every component an earlier test may have left on the lab's hosts.
+func cleanComponents(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	for i := range l.Hosts {
+		onHost(t, l, i, "systemctl disable --now kforge-routes.service kforge-objects.service kube-proxy.service kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/cni /var/lib/kforge /etc/systemd/system/kforge-routes.service /etc/systemd/system/kforge-objects.service /var/lib/kube-proxy /etc/systemd/system/kube-proxy.service /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
+	}
+	clean(t, l)
+}
+
 func clean(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	for i := range l.Hosts {
@@ -293,30 +339,13 @@ func TestPreflightOnALab(t *testing.T) {
 func TestRemovedHostIsCleanedUp(t *testing.T) {
 	l := labFixture.Get(t)
 	clean(t, l)
-	hostsHCL, err := os.ReadFile(l.HostsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := strings.Split(string(hostsHCL), "\nhost ")
-	if len(blocks) != 4 {
-		t.Fatalf("hosts file:\n%s", hostsHCL)
-	}
-	cluster := "cluster \"lab\" {\n  pod_cidr     = \"198.19.0.0/17\"\n  service_cidr = \"198.19.128.0/20\"\n  kubelet {\n    fail_cgroup_v1 = false\n  }\n}\n"
 	dir := t.TempDir()
-	write := func(hosts []string) {
-		src := cluster
-		for _, b := range hosts {
-			src += "\nhost " + b
-		}
-		if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(blocks[1:])
+	write := func(n int) { writeLabConfig(t, dir, l, n, "kubelet {\n    fail_cgroup_v1 = false\n  }", noArtifacts) }
+	write(3)
 	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
 		t.Fatalf("apply: %s%s", r.stdout, r.stderr)
 	}
-	write(blocks[1:3])
+	write(2)
 	r := kforge(t, nil, "", "-c", dir, "plan")
 	removed := l.Hosts[2].Name
 	if r.code != 0 || !strings.Contains(r.stdout, "host "+removed+"\n") || !strings.Contains(r.stdout, "(no longer in the configuration)") ||
@@ -344,7 +373,11 @@ func artifactSet(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("KFORGE_ARTIFACT_SET")
 	if dir == "" {
-		dir = "/var/cache/kforge/artifacts/k8s-v1.37.2-etcd-v3.7.3-containerd-v2.4.2-3"
+		out, err := exec.Command("../../scripts/build-artifacts.sh", "--print-set").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = strings.TrimSpace(string(out))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		t.Fatalf("no artifact set at %s: run make artifacts (make test does): %v", dir, err)
@@ -359,20 +392,20 @@ func TestComponentsOnALab(t *testing.T) {
 	l := labFixture.Get(t)
 	clean(t, l)
 	set := artifactSet(t)
-	for i := range l.Hosts {
-		onHost(t, l, i, "systemctl disable --now kforge-routes.service kforge-objects.service kube-proxy.service kubelet.service kforge-images.service etcd.service containerd.service kube-apiserver.service kube-controller-manager.service kube-scheduler.service 2>/dev/null; rm -rf /var/lib/kforge /etc/systemd/system/kforge-routes.service /etc/systemd/system/kforge-objects.service /var/lib/kube-proxy /etc/systemd/system/kube-proxy.service /etc/systemd/system/kubelet.service /etc/systemd/system/kforge-images.service /var/lib/etcd /var/lib/containerd /usr/local/bin/* /usr/local/sbin/runc /opt/cni /etc/cni /etc/containerd /etc/systemd/system/etcd.service /etc/systemd/system/containerd.service /etc/systemd/system/kube-*.service; systemctl daemon-reload")
-	}
+	cleanComponents(t, l)
 	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
 	// nor may kube-proxy resize the kernel's conntrack table.
-	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }\n  kube_proxy {\n    conntrack_max_per_core = 0\n  }",
-		"\nartifacts {\n  source = \"local\"\n  dir    = \""+set+"\"\n}\n")
+	extra := "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }\n  kube_proxy {\n    conntrack_max_per_core = 0\n  }"
+	artifacts := "\nartifacts {\n  source = \"local\"\n  dir    = \"" + set + "\"\n}\n"
+	dir := labConfigFull(t, l, extra, artifacts)
 	r := kforge(t, nil, "", "-c", dir, "plan")
 	if !strings.Contains(r.stdout, "+   binary /usr/local/bin/etcd  (etcd v3.7.3, 0755 root:root") || !strings.Contains(r.stdout, "~   unit etcd.service  (enable, start)") ||
 		strings.Count(r.stdout, "~   unit containerd.service  (enable, start)") != 3 {
 		t.Fatalf("plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
-		t.Fatalf("apply: %s%s", r.stdout, r.stderr)
+	// apply waits for every node to be Ready.
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 || !strings.Contains(r.stdout, "All 3 nodes are Ready") {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	ctl := "/usr/local/bin/etcdctl --endpoints=https://" + l.Hosts[0].Address.String() + ":2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
 		"--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key"
@@ -384,7 +417,6 @@ func TestComponentsOnALab(t *testing.T) {
 	}
 	// The control plane: the API server is ready (apply waited for it), and the controller-manager and the
 	// scheduler took their leader leases through it.
-	kubectl := "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf "
 	if got := onHost(t, l, 0, kubectl+"get --raw=/readyz"); got != "ok" {
 		t.Errorf("readyz: %q", got)
 	}
@@ -399,16 +431,12 @@ func TestComponentsOnALab(t *testing.T) {
 	}
 	// Every kubelet registers its node, which is Ready once containerd has written its CNI config from the pod
 	// CIDR the controller-manager gave the node.
-	nodes := ""
-	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
-		nodes = onHost(t, l, 0, kubectl+"get nodes --no-headers -o custom-columns=NAME:.metadata.name,READY:.status.conditions[-1].type,STATUS:.status.conditions[-1].status,CIDR:.spec.podCIDR 2>/dev/null")
-		if strings.Count(nodes, " True ") == len(l.Hosts) {
-			break
-		}
-	}
-	t.Logf("kubectl get nodes:\n%s", nodes)
-	if strings.Count(nodes, "Ready") != len(l.Hosts) || strings.Count(nodes, " True ") != len(l.Hosts) {
-		t.Errorf("nodes not all Ready:\n%s", nodes)
+	waitNodesReady(t, l, clusterHosts)
+	// The API, not the kubelet, labels and taints the nodes: a role label each, the control plane tainted.
+	if got := onHost(t, l, 0, kubectl+"get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.labels}{\" \"}{.spec.taints[*].key}{\"\\n\"}{end}'"); !strings.Contains(got, l.Hosts[0].Name+" ") ||
+		!regexp.MustCompile(`(?m)^`+l.Hosts[0].Name+` .*"node-role.kubernetes.io/control-plane":"".* node-role.kubernetes.io/control-plane$`).MatchString(got) ||
+		!regexp.MustCompile(`(?m)^`+l.Hosts[1].Name+` .*"node-role.kubernetes.io/worker":""[^ ]* $`).MatchString(got) {
+		t.Errorf("node labels and taints:\n%s", got)
 	}
 	// A pod on a worker, from the sandbox image the nodes have: it runs, and the API server reaches the kubelet
 	// for its logs and for exec (the RBAC kforge applies).
@@ -421,9 +449,9 @@ spec:
   nodeName: `+l.Hosts[1].Name+`
   containers:
     - name: hello
-      image: kforge.local/pause:busybox
+      image: kforge.local/testbox:busybox
       imagePullPolicy: Never
-      command: ["/bin/sh", "-c", "echo hello from kforge; sleep 3600"]
+      command: ["/bin/sh", "-c", "echo hello from kforge; exec sleep 3600"]
 EOF`)
 	phase := ""
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && phase != "Running"; time.Sleep(2 * time.Second) {
@@ -439,8 +467,8 @@ EOF`)
 			t.Errorf("kubectl exec: %q", got)
 		}
 	}
-	// Pod to pod across two workers: an HTTP server on one, a client on the other, through the routes kforge
-	// placed between the nodes' pod CIDRs.
+	// Pod to pod across two workers: the test image's HTTP server (it answers with the pod's name) on one, a
+	// client on the other, through the routes kforge placed between the nodes' pod CIDRs.
 	onHost(t, l, 0, kubectl+`apply -f - <<'EOF'
 apiVersion: v1
 kind: Pod
@@ -450,9 +478,8 @@ spec:
   nodeName: `+l.Hosts[2].Name+`
   containers:
     - name: httpd
-      image: kforge.local/pause:busybox
+      image: kforge.local/testbox:busybox
       imagePullPolicy: Never
-      command: ["/bin/sh", "-c", "mkdir -p /www && echo pod-to-pod-ok > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
 EOF`)
 	ip := ""
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && ip == ""; time.Sleep(2 * time.Second) {
@@ -462,15 +489,15 @@ EOF`)
 	}
 	if ip == "" {
 		t.Errorf("server pod:\n%s", onHost(t, l, 0, kubectl+"describe pod server | tail -15"))
-	} else if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | /bin/busybox nc -w 10 "+ip+" 8080' 2>&1 | tail -1 || true"); got != "pod-to-pod-ok" {
+	} else if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 10 "+ip+" 8080' 2>&1 | tail -1 || true"); got != "server" {
 		t.Errorf("from %s to %s (%s): %q", l.Hosts[1].Name, l.Hosts[2].Name, ip, got)
 	}
 	// A pod reaches the API server through the kubernetes Service's address (kube-proxy's rules).
-	if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'echo | /bin/busybox nc -w 5 198.19.128.1 443 >/dev/null 2>&1; echo $?'"); got != "0" {
+	if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'echo | nc -w 5 198.19.128.1 443 >/dev/null 2>&1; echo $?'"); got != "0" {
 		t.Errorf("pod to the kubernetes Service 198.19.128.1:443: nc exit %s", got)
 	}
 	onHost(t, l, 0, kubectl+"delete pod hello server --now --wait=true")
-	for i := range l.Hosts {
+	for i := range l.Hosts[:clusterHosts] {
 		// kube-proxy programs the kubernetes Service's address into every node's iptables.
 		svc := onHost(t, l, i, "iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -c 'default/kubernetes:https' || true")
 		if svc == "0" || svc == "" {
@@ -506,6 +533,8 @@ EOF`)
 	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
 		t.Errorf("plan after healing: exit %d\n%s", r.code, r.stdout)
 	}
+
+	addAndRemoveAWorker(t, l, dir, extra, artifacts)
 	if r := kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve"); r.code != 0 {
 		t.Fatalf("destroy: %s%s", r.stdout, r.stderr)
 	}
@@ -523,4 +552,312 @@ EOF`)
 	for i := range l.Hosts {
 		onHost(t, l, i, "rm -rf /var/lib/etcd /var/lib/containerd /var/lib/kubelet /etc/cni /var/lib/cni")
 	}
+}
+
+const kubectl = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf "
+
+// waitNodesReady waits until n nodes are Ready and logs them as kubectl shows them.
+func waitNodesReady(t *testing.T, l *lab.Lab, n int) {
+	t.Helper()
+	nodes := ""
+	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		nodes = onHost(t, l, 0, kubectl+"get nodes --no-headers -o custom-columns=NAME:.metadata.name,READY:.status.conditions[-1].type,STATUS:.status.conditions[-1].status,CIDR:.spec.podCIDR 2>/dev/null")
+		if strings.Count(nodes, " True ") == n {
+			break
+		}
+	}
+	t.Logf("kubectl get nodes -o wide:\n%s", onHost(t, l, 0, kubectl+"get nodes -o wide"))
+	if strings.Count(nodes, "Ready") != n || strings.Count(nodes, " True ") != n {
+		t.Errorf("want %d nodes Ready:\n%s", n, nodes)
+	}
+}
+
+// planChanges are a plan's change lines under each host's heading, in order.
+func planChanges(out string) map[string][]string {
+	changes := map[string][]string{}
+	host := ""
+	for _, line := range strings.Split(out, "\n") {
+		if m := regexp.MustCompile(`^host (\S+)`).FindStringSubmatch(line); m != nil {
+			host = m[1]
+		} else if regexp.MustCompile(`^  (?:[~+↻-]|-/\+)\s`).MatchString(line) && host != "" {
+			changes[host] = append(changes[host], strings.TrimSpace(line))
+		}
+	}
+	return changes
+}
+
+// addAndRemoveAWorker: a fourth host joins as a worker (the plan creates everything on it and, elsewhere, only
+// adds its Node object and the routes to its pods), becomes Ready, then leaves: the plan removes its files and
+// its Node object, which apply drains first.
+func addAndRemoveAWorker(t *testing.T, l *lab.Lab, dir, extra, artifacts string) {
+	newHost := l.Hosts[3].Name
+	writeLabConfig(t, dir, l, 4, extra, artifacts)
+	r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
+	changes := planChanges(r.stdout)
+	routes := []string{"~   file /etc/systemd/system/kforge-routes.service  (content changed)",
+		"↻   unit kforge-routes.service  (/etc/systemd/system/kforge-routes.service changed)"}
+	want := map[string][]string{
+		l.Hosts[0].Name: append([]string{"~   file /etc/kubernetes/kforge/objects.yaml  (content changed)",
+			"↻   unit kforge-objects.service  (/etc/kubernetes/kforge/objects.yaml changed)"}, routes...),
+		l.Hosts[1].Name: routes, l.Hosts[2].Name: routes,
+	}
+	for _, h := range l.Hosts[:3] {
+		if got := strings.Join(changes[h.Name], "\n"); got != strings.Join(want[h.Name], "\n") {
+			t.Errorf("adding %s changes on %s:\n%s\nwant:\n%s", newHost, h.Name, got, strings.Join(want[h.Name], "\n"))
+		}
+	}
+	for _, c := range changes[newHost] {
+		if !strings.HasPrefix(c, "+") && !strings.HasPrefix(c, "~   unit") && !strings.HasPrefix(c, "~   sysctl") {
+			t.Errorf("on the new host %s, not a creation: %s", newHost, c)
+		}
+	}
+	if r.code != 2 || len(changes) != 4 || len(changes[newHost]) < 40 || !strings.Contains(r.stdout, "+  name: "+newHost) {
+		t.Fatalf("plan adding %s: exit %d, %d hosts changed\n%s%s", newHost, r.code, len(changes), r.stdout, r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 || !strings.Contains(r.stdout, "All 4 nodes are Ready") {
+		t.Fatalf("apply adding %s: exit %d\n%s%s", newHost, r.code, r.stdout, r.stderr)
+	}
+	waitNodesReady(t, l, 4)
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("plan after adding %s: exit %d\n%s", newHost, r.code, r.stdout)
+	}
+
+	// A pod on the worker that leaves: the drain evicts it before the Node object goes.
+	onHost(t, l, 0, kubectl+"run leaver --image=kforge.local/testbox:busybox --image-pull-policy=Never --overrides='{\"spec\":{\"nodeName\":\""+newHost+"\"}}'")
+	phase := ""
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && phase != "Running"; time.Sleep(2 * time.Second) {
+		phase = onHost(t, l, 0, kubectl+"get pod leaver -o jsonpath={.status.phase}")
+	}
+	if phase != "Running" {
+		t.Errorf("pod on %s: %q", newHost, phase)
+	}
+	writeLabConfig(t, dir, l, 3, extra, artifacts)
+	r = kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
+	changes = planChanges(r.stdout)
+	if r.code != 2 || !strings.Contains(r.stdout, "host "+newHost+"\n") || !strings.Contains(r.stdout, "(no longer in the configuration)") ||
+		!strings.Contains(r.stdout, "-  name: "+newHost) || !slices.Contains(changes[l.Hosts[0].Name], "↻   unit kforge-objects.service  (/etc/kubernetes/kforge/objects.yaml changed)") {
+		t.Fatalf("plan removing %s: exit %d\n%s%s", newHost, r.code, r.stdout, r.stderr)
+	}
+	for _, c := range changes[newHost] {
+		if !strings.HasPrefix(c, "-") {
+			t.Errorf("on the removed host %s, not a removal: %s", newHost, c)
+		}
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply removing %s: %s%s", newHost, r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 0, kubectl+"get node "+newHost+" 2>&1; "+kubectl+"get pod leaver 2>&1; true"); !strings.Contains(got, `nodes "`+newHost+`" not found`) || !strings.Contains(got, `pods "leaver" not found`) {
+		t.Errorf("after removing %s: %s", newHost, got)
+	}
+	if got := onHost(t, l, 0, "journalctl -u kforge-objects.service --no-pager -o cat | grep -F '"+newHost+"' | sort -u"); !strings.Contains(got, "node/"+newHost+" drained") || !strings.Contains(got, `node "`+newHost+`" deleted`) {
+		t.Errorf("kforge-objects.service did not drain and delete %s:\n%s", newHost, got)
+	}
+	if got := onHost(t, l, 3, "systemctl is-active kubelet.service containerd.service; find /etc/kubernetes /usr/local/bin /etc/kforge -mindepth 1 2>/dev/null; true"); got != "inactive\ninactive" {
+		t.Errorf("left on %s: %q", newHost, got)
+	}
+	waitNodesReady(t, l, 3)
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("plan after removing %s: exit %d\n%s", newHost, r.code, r.stdout)
+	}
+}
+
+// TestWrongChecksumChangesNothing: with artifacts from a mirror whose file does not match the sum published
+// beside it, apply stops before any host changes, names the file and both sums, and writes no lock file.
+func TestWrongChecksumChangesNothing(t *testing.T) {
+	l := labFixture.Get(t)
+	clean(t, l)
+	var asked atomic.Int64
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		if strings.HasSuffix(r.URL.Path, ".sha256") {
+			fmt.Fprint(w, strings.Repeat("0", 64))
+			return
+		}
+		fmt.Fprint(w, "not the release file")
+	}))
+	defer mirror.Close()
+	cache := t.TempDir()
+	dir := labConfigFull(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }",
+		fmt.Sprintf("\nartifacts {\n  source    = \"mirror\"\n  url       = %q\n  cache_dir = %q\n}\n", mirror.URL, cache))
+	r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve")
+	for _, want := range []string{"kube-apiserver", mirror.URL + "/release/v1.37.2/bin/linux/amd64/kube-apiserver", strings.Repeat("0", 64), "published checksum", "nothing was cached"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("apply's error lacks %q", want)
+		}
+	}
+	if r.code != 1 || asked.Load() == 0 {
+		t.Fatalf("apply: exit %d, %d requests\n%s%s", r.code, asked.Load(), r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 0, "ls -d /etc/kforge/managed /etc/kubernetes /usr/local/bin/kube-apiserver 2>/dev/null | wc -l"); got != "0" {
+		t.Errorf("apply changed %s: %s", l.Hosts[0].Name, got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".kforge.lock.hcl")); !os.IsNotExist(err) {
+		t.Errorf("lock file: %v", err)
+	}
+	if blobs, _ := filepath.Glob(filepath.Join(cache, "sha256", "*")); len(blobs) != 0 {
+		t.Errorf("cached: %v", blobs)
+	}
+}
+
+// TestHAControlPlaneOnALab: three control-plane hosts with etcd behind an api_endpoint (a TCP load balancer the
+// test runs on the lab's bridge, as a user provides one) and a worker. etcd has three members, every API server is
+// ready, every kubeconfig for nodes names the endpoint, and the cluster keeps serving through the endpoint with
+// one API server stopped; the plan shows that server's start and apply heals it.
+func TestHAControlPlaneOnALab(t *testing.T) {
+	l := labFixture.Get(t)
+	cleanComponents(t, l)
+	set := artifactSet(t)
+	endpoint := netip.AddrPortFrom(l.Subnet.Addr().Next(), 6443) // the bridge's address: every lab host reaches it
+	var backends []string
+	for _, h := range l.Hosts[:3] {
+		backends = append(backends, netip.AddrPortFrom(h.Address, 6443).String())
+	}
+	lb := newTCPBalancer(t, endpoint.String(), backends)
+
+	blocks := hostBlocks(t, l)
+	for i := 1; i < 3; i++ {
+		blocks[i] = strings.Replace(blocks[i], `roles   = ["worker"]`, `roles   = ["control-plane", "etcd"]`, 1)
+	}
+	src := fmt.Sprintf("cluster \"ha\" {\n  pod_cidr     = \"198.19.0.0/17\"\n  service_cidr = \"198.19.128.0/20\"\n  api_endpoint = %q\n  %s\n}\n\nartifacts {\n  source = \"local\"\n  dir    = %q\n}\n\n%s",
+		endpoint, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }\n  kube_proxy {\n    conntrack_max_per_core = 0\n  }",
+		set, strings.Join(blocks, "\n"))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve")
+	if r.code != 0 || !strings.Contains(r.stdout, "All 4 nodes are Ready") {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	defer func() {
+		if r := kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve", "--purge-data"); r.code != 0 {
+			t.Errorf("destroy: %s%s", r.stdout, r.stderr)
+		}
+	}()
+	ctl := "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
+		"--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "
+	if got := onHost(t, l, 0, ctl+"member list | grep -c ', started, '"); got != "3" {
+		t.Errorf("etcd members started: %s\n%s", got, onHost(t, l, 0, ctl+"member list"))
+	}
+	for i := range 3 {
+		if got := onHost(t, l, i, kubectl+"--server=https://127.0.0.1:6443 get --raw=/readyz"); got != "ok" {
+			t.Errorf("API server on %s: %q", l.Hosts[i].Name, got)
+		}
+	}
+	for _, i := range []int{0, 3} {
+		want := "server: https://" + endpoint.String()
+		if got := onHost(t, l, i, "grep -h 'server:' /etc/kubernetes/kubelet.conf /etc/kubernetes/kube-proxy.conf | sort -u | tr -d ' '"); got != strings.ReplaceAll(want, " ", "") {
+			t.Errorf("kubelet and kube-proxy on %s talk to %q, want %q", l.Hosts[i].Name, got, want)
+		}
+	}
+	// Through the endpoint, many times: every API server answers some.
+	for range 12 {
+		onHost(t, l, 0, kubectl+"--server=https://"+endpoint.String()+" get --raw=/readyz")
+	}
+	for _, b := range backends {
+		if lb.served(b) == 0 {
+			t.Errorf("the endpoint sent nothing to %s: %v", b, lb.counts())
+		}
+	}
+	// One API server down: the cluster serves on through the endpoint; the plan shows exactly its start.
+	onHost(t, l, 1, "systemctl stop kube-apiserver.service")
+	for range 6 {
+		if got := onHost(t, l, 0, kubectl+"--server=https://"+endpoint.String()+" get nodes --no-headers | wc -l"); got != "4" {
+			t.Errorf("through the endpoint with %s's API server stopped: %q", l.Hosts[1].Name, got)
+		}
+	}
+	r = kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
+	changes := planChanges(r.stdout)
+	if r.code != 2 || len(changes) != 1 || strings.Join(changes[l.Hosts[1].Name], "\n") != "~   unit kube-apiserver.service  (start)" {
+		t.Errorf("plan with an API server stopped: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("heal: %s%s", r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 1, kubectl+"--server=https://127.0.0.1:6443 get --raw=/readyz"); got != "ok" {
+		t.Errorf("API server on %s after apply: %q", l.Hosts[1].Name, got)
+	}
+}
+
+// tcpBalancer is the load balancer a user puts in front of the API servers: TCP, round robin, skipping a
+// backend that refuses.
+type tcpBalancer struct {
+	backends []string
+	mu       sync.Mutex
+	next     int
+	count    map[string]int
+	open     map[net.Conn]bool // closed at the end: components keep their connections
+}
+
+func newTCPBalancer(t *testing.T, addr string, backends []string) *tcpBalancer {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &tcpBalancer{backends: backends, count: map[string]int{}, open: map[net.Conn]bool{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		b.mu.Lock()
+		for c := range b.open {
+			c.Close()
+		}
+		b.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); b.proxy(c) }()
+		}
+	}()
+	return b
+}
+
+func (b *tcpBalancer) proxy(c net.Conn) {
+	defer c.Close()
+	for range b.backends {
+		b.mu.Lock()
+		addr := b.backends[b.next%len(b.backends)]
+		b.next++
+		b.mu.Unlock()
+		up, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			continue
+		}
+		b.mu.Lock()
+		b.count[addr]++
+		b.open[c], b.open[up] = true, true
+		b.mu.Unlock()
+		done := make(chan struct{}, 2)
+		go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+		go func() { io.Copy(c, up); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+		<-done
+		<-done
+		up.Close()
+		b.mu.Lock()
+		delete(b.open, c)
+		delete(b.open, up)
+		b.mu.Unlock()
+		return
+	}
+}
+
+func (b *tcpBalancer) served(addr string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.count[addr]
+}
+
+func (b *tcpBalancer) counts() map[string]int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.count)
 }

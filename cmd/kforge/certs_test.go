@@ -102,3 +102,48 @@ func TestCertsCommands(t *testing.T) {
 		t.Errorf("ca.key: %v %v", st, err)
 	}
 }
+
+// TestKubeconfigMerge: `kforge kubeconfig --merge` adds the cluster to the kubeconfig $KUBECONFIG names,
+// keeping the other clusters there and switching to this one; a second merge changes nothing; --keep-context
+// leaves the user's context; -o with --merge is refused.
+func TestKubeconfigMerge(t *testing.T) {
+	dir := copyDir(t, filepath.Join(examplesDir, "ha"))
+	if r := kforge(t, nil, "", "-c", dir, "certs", "issue"); r.code != 0 {
+		t.Fatalf("issue: %s%s", r.stdout, r.stderr)
+	}
+	mine := filepath.Join(t.TempDir(), "config")
+	other := "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod.example:6443\n" +
+		"users:\n- name: prod-admin\n  user:\n    token: secret\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: prod-admin\ncurrent-context: prod\n"
+	if err := os.WriteFile(mine, []byte(other), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KUBECONFIG=" + mine + string(os.PathListSeparator) + "/nonexistent/second"}
+	r := kforge(t, env, "", "-c", dir, "kubeconfig", "--merge")
+	if r.code != 0 || !strings.Contains(r.stderr, `added user "ha-admin"`) || !strings.Contains(r.stderr, "current context ha-admin@ha") {
+		t.Fatalf("merge: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	merged, _ := os.ReadFile(mine)
+	for _, want := range []string{"- name: prod\n", "token: secret", "name: ha-admin@ha", "current-context: ha-admin@ha", "server: https://"} {
+		if !strings.Contains(string(merged), want) {
+			t.Errorf("merged kubeconfig lacks %q:\n%s", want, merged)
+		}
+	}
+	if fi, _ := os.Stat(mine); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v", fi.Mode())
+	}
+	if r := kforge(t, env, "", "-c", dir, "kubeconfig", "--merge"); r.code != 0 || !strings.Contains(r.stderr, "already has this cluster") {
+		t.Errorf("second merge: exit %d\n%s", r.code, r.stderr)
+	}
+	if again, _ := os.ReadFile(mine); string(again) != string(merged) {
+		t.Errorf("second merge changed the file")
+	}
+	if err := os.WriteFile(mine, []byte(other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := kforge(t, env, "", "-c", dir, "kubeconfig", "--merge", "--keep-context"); r.code != 0 || !strings.Contains(r.stderr, "current context prod") {
+		t.Errorf("--keep-context: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := kforge(t, env, "", "-c", dir, "kubeconfig", "--merge", "-o", mine); r.code != 1 || !strings.Contains(r.stderr, "choose one") {
+		t.Errorf("-o with --merge: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -9,15 +9,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kforge/kforge/internal/atomicfile"
+	"github.com/kforge/kforge/internal/kubeconfig"
 )
 
 func (a *app) kubeconfigCmd() *cobra.Command {
 	var out string
+	var merge, keepContext bool
 	cmd := &cobra.Command{
-		Use:   "kubeconfig [-o FILE]",
-		Short: "The cluster's admin kubeconfig (written by apply), to FILE (0600) or standard output",
-		Args:  cobra.NoArgs,
+		Use:   "kubeconfig [-o FILE | --merge]",
+		Short: "The cluster's admin kubeconfig (written by apply), to standard output, FILE (0600) or merged into yours",
+		Long: `Prints the cluster's admin kubeconfig, writes it to FILE (-o, mode 0600), or merges it (--merge) into your
+kubeconfig: the first path in $KUBECONFIG, else ~/.kube/config. A merge adds or replaces this cluster's
+cluster, user and context entries, keeps everything else, and switches to the new context unless
+--keep-context; the file is replaced atomically and keeps its mode.`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if merge && out != "" {
+				return errors.New("-o and --merge: choose one")
+			}
 			path := filepath.Join(a.statePath(a.configPath), "pki", "kubeconfig", "admin.conf")
 			data, err := os.ReadFile(path)
 			if errors.Is(err, os.ErrNotExist) {
@@ -26,7 +35,10 @@ func (a *app) kubeconfigCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out == "" {
+			switch {
+			case merge:
+				return a.mergeKubeconfig(data, keepContext)
+			case out == "":
 				_, err = a.stdout.Write(data)
 				return err
 			}
@@ -38,5 +50,30 @@ func (a *app) kubeconfigCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE (mode 0600) instead of standard output")
+	cmd.Flags().BoolVar(&merge, "merge", false, "merge into $KUBECONFIG's first file or ~/.kube/config")
+	cmd.Flags().BoolVar(&keepContext, "keep-context", false, "with --merge: leave the current context as it is")
 	return cmd
+}
+
+func (a *app) mergeKubeconfig(admin []byte, keepContext bool) error {
+	home, _ := os.UserHomeDir()
+	if h := envValue(a.env, "HOME"); h != "" {
+		home = h
+	}
+	path := kubeconfig.DefaultPath(func(k string) string { return envValue(a.env, k) }, home)
+	sum, err := kubeconfig.WriteMerged(path, admin, kubeconfig.Options{KeepCurrentContext: keepContext})
+	if err != nil {
+		return err
+	}
+	if !sum.Changed() {
+		_, err = fmt.Fprintf(a.stderr, "%s already has this cluster; current context %s.\n", path, sum.CurrentContext)
+		return err
+	}
+	for _, c := range sum.Changes {
+		if c.Action != kubeconfig.Unchanged {
+			fmt.Fprintf(a.stderr, "%s %s %q\n", c.Action, c.Kind, c.Name)
+		}
+	}
+	_, err = fmt.Fprintf(a.stderr, "Merged into %s; current context %s: kubectl get nodes\n", path, sum.CurrentContext)
+	return err
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/kforge/kforge/provision/plan"
 	"github.com/kforge/kforge/provision/planner"
 	"github.com/kforge/kforge/provision/preflight"
+	"github.com/kforge/kforge/provision/ready"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/resource"
 	"github.com/kforge/kforge/provision/ssh"
@@ -48,6 +49,7 @@ type session struct {
 	view     views.Plan
 	facts    facts.Cache // probed once per command run
 	podCIDRs map[string]netip.Prefix
+	set      *artifacts.Set // the binaries to install: nil with artifacts { source = "none" } and for destroy
 }
 
 // runnerList lists the connections in the configuration's host order.
@@ -197,6 +199,10 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 	}
 	p := &planned{session: s, lock: lock}
 	if !destroy {
+		if s.set, err = a.artifactSet(ctx, s.cluster, false); err != nil {
+			p.close()
+			return nil, err
+		}
 		// The same checks as kforge preflight: a host that cannot run Kubernetes is refused before anything changes.
 		findings, err := a.preflight(ctx, s)
 		if err == nil {
@@ -256,18 +262,12 @@ func (s *session) desired(destroy bool) (map[string][]resource.Resource, []pki.C
 	if err != nil {
 		return nil, nil, err
 	}
-	var set *artifacts.Set
-	if a := s.cluster.Artifacts; a.Source == config.SourceLocal {
-		if set, err = artifacts.Load(a.Dir); err != nil {
-			return nil, nil, err
-		}
-	}
 	cidrs, err := desired.AssignPodCIDRs(s.cluster, s.state.PodCIDRs)
 	if err != nil {
 		return nil, nil, err
 	}
 	s.podCIDRs = cidrs
-	want, err := desired.Build(desired.Input{Cluster: s.cluster, Store: s.store, PKIChanges: changes, Artifacts: set, PodCIDRs: cidrs})
+	want, err := desired.Build(desired.Input{Cluster: s.cluster, Store: s.store, PKIChanges: changes, Artifacts: s.set, PodCIDRs: cidrs})
 	return want, changes, err
 }
 
@@ -484,7 +484,36 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 	if err := e.Apply(ctx, p, want); err != nil {
 		return err
 	}
-	return s.view.Applied(p.Summary(), time.Since(start))
+	if err := s.view.Applied(p.Summary(), time.Since(start)); err != nil || destroy || s.set == nil {
+		return err
+	}
+	return s.waitReady(ctx)
+}
+
+// nodesReadyTimeout bounds the wait for nodes after an apply: a node's first start pulls nothing (the sandbox
+// image is imported) and takes seconds; minutes mean something is wrong, and the error says what.
+const nodesReadyTimeout = 3 * time.Minute
+
+// waitReady waits until every node of the configuration is Ready, asking a control-plane host.
+func (s *session) waitReady(ctx context.Context) error {
+	var nodes []string
+	var cp remote.Runner
+	for _, h := range s.cluster.Hosts {
+		if h.RunsKubelet() {
+			nodes = append(nodes, h.Name)
+		}
+		if r, ok := s.runners[h.Name]; ok && cp == nil && h.Has(config.RoleControlPlane) {
+			cp = r
+		}
+	}
+	if cp == nil || len(nodes) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := ready.Wait(ctx, cp, s.runners, nodes, nodesReadyTimeout, 2*time.Second); err != nil {
+		return err
+	}
+	return s.view.NodesReady(len(nodes), time.Since(start))
 }
 
 func readPlan(file string) (*plan.Plan, error) {

@@ -215,11 +215,11 @@ func (e *Engine) step(ctx context.Context, r remote.Runner, host string, c plan.
 
 // withJournal adds a failed unit's last journal lines to its error: the reason is there, not in systemctl's exit.
 func withJournal(ctx context.Context, r remote.Runner, unit string, err error) error {
-	res, jerr := r.Run(ctx, remote.Command{Name: "journal of " + unit, Script: "journalctl -u " + shellQuote(unit) + " -n 15 --no-pager -o cat", Sudo: true})
-	if jerr != nil || len(bytes.TrimSpace(res.Stdout)) == 0 {
+	journal, jerr := remote.Journal(ctx, r, unit, 15)
+	if jerr != nil || strings.TrimSpace(journal) == "" {
 		return err
 	}
-	return fmt.Errorf("%w\nlast lines of its journal:\n%s", err, strings.TrimRight(string(res.Stdout), "\n"))
+	return fmt.Errorf("%w\nlast lines of its journal:\n%s", err, journal)
 }
 
 // waitHealthy polls a unit's health check after it was started or restarted.

@@ -20,9 +20,25 @@ type Manifest struct {
 	Kubernetes string `json:"kubernetes"`
 	Etcd       string `json:"etcd"`
 	Containerd string `json:"containerd"`
-	// PauseImage names the sandbox image in images/pause.tar.
+	// PauseImage names the sandbox image: one of Images (or, in sets without Images, the one in images/pause.tar).
 	PauseImage string `json:"pause_image,omitempty"`
-	Files      []File `json:"files"`
+	// Images are container image tarballs (OCI layout) that nodes import into containerd.
+	Images []Image `json:"images,omitempty"`
+	Files  []File  `json:"files"`
+}
+
+// Image is a container image tarball of the set and the name it carries.
+type Image struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+}
+
+// ImageTarballs lists the set's images; a set from before the images list has its pause image only.
+func (m Manifest) ImageTarballs() []Image {
+	if len(m.Images) == 0 && m.PauseImage != "" {
+		return []Image{{Name: m.PauseImage, Path: "images/pause.tar"}}
+	}
+	return m.Images
 }
 
 // File is one file of the set.

@@ -95,7 +95,7 @@ func apiObjects(c *config.Cluster, podCIDRs map[string]netip.Prefix) ([]resource
 	var nodes []templates.Node
 	for _, h := range c.Hosts {
 		if p, ok := podCIDRs[h.Name]; ok {
-			nodes = append(nodes, templates.Node{Name: h.Name, PodCIDR: p.String()})
+			nodes = append(nodes, templates.Node{Name: h.Name, PodCIDR: p.String(), Labels: nodeLabels(h), Taints: nodeTaints(h)})
 		}
 	}
 	objects, err := templates.Render("kforge-objects.yaml", templates.Objects{Nodes: nodes})
@@ -106,11 +106,17 @@ func apiObjects(c *config.Cluster, podCIDRs map[string]netip.Prefix) ([]resource
 	if err != nil {
 		return nil, err
 	}
+	script, err := templates.Render("kforge-objects.sh", nil)
+	if err != nil {
+		return nil, err
+	}
+	scriptFile := file("/etc/kubernetes/kforge/apply-objects.sh", script, 0o755, false, "")
+	scriptFile.Diffable, scriptFile.Restarts = true, []string{unitID}
 	objFile := file("/etc/kubernetes/kforge/objects.yaml", objects, 0o644, false, "")
 	objFile.Diffable, objFile.Restarts = true, []string{unitID}
 	unitFile := file("/etc/systemd/system/kforge-objects.service", unit, 0o644, false, "")
 	unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
-	return []resource.Resource{dir("/etc/kubernetes/kforge", 0o755), objFile, unitFile,
+	return []resource.Resource{dir("/etc/kubernetes/kforge", 0o755), objFile, scriptFile, unitFile,
 		{Kind: resource.Unit, Name: "kforge-objects.service", Enabled: true, Active: true,
 			Health: kubectlAdmin + "get clusterrolebinding kforge:apiserver-kubelet-api"}}, nil
 }

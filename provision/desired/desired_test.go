@@ -1,6 +1,8 @@
 package desired
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -8,7 +10,9 @@ import (
 	"time"
 
 	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/internal/golden"
 	"github.com/kforge/kforge/pki"
+	"github.com/kforge/kforge/provision/artifacts"
 	"github.com/kforge/kforge/provision/resource"
 )
 
@@ -138,5 +142,96 @@ net.ipv4.ip_forward`
 			// the kubeconfig's user is the node's identity
 			t.Errorf("worker-1's kubelet.conf is not worker-1's:\n%s", r.Content)
 		}
+	}
+}
+
+// TestAPIObjects: the objects every control-plane host applies name each node with its pod CIDR, its
+// configuration's labels, a node-role label per role and its taints (a control plane without the worker role is
+// tainted); a golden file shows them whole.
+func TestAPIObjects(t *testing.T) {
+	c := haCluster(t)
+	cidrs, err := AssignPodCIDRs(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := apiObjects(c, cidrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]resource.Resource{}
+	for _, r := range rs {
+		byName[r.Name] = r
+	}
+	objects := string(byName["/etc/kubernetes/kforge/objects.yaml"].Content)
+	golden.Check(t, "testdata/objects-ha.yaml", objects)
+	for _, want := range []string{
+		"name: worker-3\n  labels:\n    app.kubernetes.io/managed-by: kforge\n    \"node-role.kubernetes.io/worker\": \"\"\n    \"topology.kubernetes.io/zone\": \"c\"\n",
+		"    - key: \"dedicated\"\n      value: \"batch\"\n      effect: NoSchedule\n",
+		"name: cp-1\n  labels:\n    app.kubernetes.io/managed-by: kforge\n    \"node-role.kubernetes.io/control-plane\": \"\"\n",
+		"    - key: \"node-role.kubernetes.io/control-plane\"\n      effect: NoSchedule\n",
+	} {
+		if !strings.Contains(objects, want) {
+			t.Errorf("objects.yaml lacks\n%s", want)
+		}
+	}
+	if s := byName["/etc/kubernetes/kforge/apply-objects.sh"]; s.Mode != 0o755 || len(s.Restarts) != 1 || s.Restarts[0] != "unit:kforge-objects.service" {
+		t.Errorf("apply-objects.sh: mode %v restarts %v", s.Mode, s.Restarts)
+	}
+}
+
+// TestImageImports: every image tarball of a set lands on the node and is imported by one unit, whose health
+// check wants every image; a set without images (downloads: nodes pull) imports nothing.
+func TestImageImports(t *testing.T) {
+	load := func(manifest string) *artifacts.Set {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		set, err := artifacts.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	sum := strings.Repeat("ab", 32)
+	set := load(`{"pause_image": "example.test/pause:1", "images": [{"name": "example.test/pause:1", "path": "images/pause.tar"},
+	  {"name": "example.test/box:2", "path": "images/box.tar"}],
+	  "files": [{"path": "images/pause.tar", "sha256": "` + sum + `", "size": 10}, {"path": "images/box.tar", "sha256": "` + sum + `", "size": 20}]}`)
+	rs, err := imageImports(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unit, health string
+	var tarballs []string
+	for _, r := range rs {
+		switch {
+		case r.Kind == resource.Binary:
+			tarballs = append(tarballs, r.Name+" "+r.Version)
+		case r.Name == "/etc/systemd/system/kforge-images.service":
+			unit = string(r.Content)
+		case r.Kind == resource.Unit:
+			health = r.Health
+		}
+	}
+	if strings.Join(tarballs, ",") != "/var/lib/kforge/images/pause.tar example.test/pause:1,/var/lib/kforge/images/box.tar example.test/box:2" {
+		t.Errorf("tarballs: %v", tarballs)
+	}
+	if strings.Count(unit, "images import /var/lib/kforge/images/") != 2 || !strings.Contains(health, "grep -qxF 'example.test/box:2'") || !strings.Contains(health, "grep -qxF 'example.test/pause:1'") {
+		t.Errorf("unit:\n%s\nhealth: %s", unit, health)
+	}
+	// The health check is a shell command: it passes with both images listed and fails with one missing.
+	for listed, want := range map[string]bool{"example.test/pause:1\nexample.test/box:2": true, "example.test/pause:1": false} {
+		script := "ctr() { printf '%s\\n' '" + listed + "'; }\n" + strings.ReplaceAll(health, "/usr/local/bin/ctr", "ctr")
+		if err := exec.Command("sh", "-c", script).Run(); (err == nil) != want {
+			t.Errorf("health with %q listed: %v", listed, err)
+		}
+	}
+	// A set from before the images list: its pause image.
+	old := load(`{"pause_image": "example.test/pause:1", "files": [{"path": "images/pause.tar", "sha256": "` + sum + `", "size": 10}]}`)
+	if rs, err := imageImports(old); err != nil || len(rs) != 5 {
+		t.Errorf("pause-only set: %d resources, %v", len(rs), err)
+	}
+	if rs, err := imageImports(load(`{"files": []}`)); err != nil || len(rs) != 0 {
+		t.Errorf("set without images: %v, %v", rs, err)
 	}
 }

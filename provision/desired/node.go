@@ -3,6 +3,7 @@ package desired
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"sort"
 	"strings"
 
@@ -14,9 +15,9 @@ import (
 )
 
 const (
-	kubeletUnit  = "unit:kubelet.service"
-	imagesUnit   = "unit:kforge-images.service"
-	imageTarball = "/var/lib/kforge/images/pause.tar"
+	kubeletUnit = "unit:kubelet.service"
+	imagesUnit  = "unit:kforge-images.service"
+	imagesDir   = "/var/lib/kforge/images"
 	// The kubelet's health endpoint (HTTP, localhost only).
 	kubeletHealth = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/10248'"
 )
@@ -28,7 +29,7 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		return err
 	}
 	version := set.Manifest.Kubernetes
-	images, err := templates.Render("kforge-images.service", templates.Images{Tarball: imageTarball})
+	images, err := imageImports(set)
 	if err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		}
 		data := templates.Kubelet{Name: h.Name, IP: h.ClusterAddress(), CgroupDriver: driver, ClusterDNS: dns.String(),
 			ClusterDomain: c.ClusterDomain, FailCgroupV1: c.Kubelet.FailCgroupV1, MaxPods: c.Kubelet.MaxPods,
-			Labels: joinLabels(h.Labels), Taints: joinTaints(h), ExtraArgs: flags(c.Kubelet.ExtraArgs)}
+			ExtraArgs: flags(c.Kubelet.ExtraArgs)}
 		conf, err := templates.Render("kubelet-config.yaml", data)
 		if err != nil {
 			return err
@@ -51,11 +52,6 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		if err != nil {
 			return err
 		}
-		tarball, err := set.Binary("images/pause.tar", imageTarball, set.Manifest.PauseImage)
-		if err != nil {
-			return err
-		}
-		tarball.Mode, tarball.Restarts = 0o644, []string{imagesUnit}
 		kubelet, err := set.Binary("bin/kubelet", "/usr/local/bin/kubelet", "kubelet "+version)
 		if err != nil {
 			return err
@@ -69,8 +65,6 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, kubeletUnit)
 			}
 		}
-		imagesFile := file("/etc/systemd/system/kforge-images.service", images, 0o644, false, "")
-		imagesFile.Diffable, imagesFile.Restarts = true, []string{imagesUnit}
 		confFile := file("/var/lib/kubelet/config.yaml", conf, 0o644, false, "")
 		confFile.Diffable, confFile.Restarts = true, []string{kubeletUnit}
 		unitFile := file("/etc/systemd/system/kubelet.service", unit, 0o644, false, "")
@@ -79,11 +73,8 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		if err != nil {
 			return err
 		}
-		out[h.Name] = append(out[h.Name],
-			dir("/var/lib/kforge", 0o755), dir("/var/lib/kforge/images", 0o755), tarball, imagesFile,
-			resource.Resource{Kind: resource.Unit, Name: "kforge-images.service", Enabled: true, Active: true,
-				Health: fmt.Sprintf("/usr/local/bin/ctr -n k8s.io images ls -q | grep -qx '%s'", set.Manifest.PauseImage)},
-			kubelet, confFile, unitFile,
+		out[h.Name] = append(out[h.Name], images...)
+		out[h.Name] = append(out[h.Name], kubelet, confFile, unitFile,
 			resource.Resource{Kind: resource.Unit, Name: "kubelet.service", Enabled: true, Active: true, Health: kubeletHealth})
 		out[h.Name] = append(out[h.Name], proxy...)
 		routes, err := routesTo(c, h, podCIDRs)
@@ -93,6 +84,37 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		out[h.Name] = append(out[h.Name], routes...)
 	}
 	return nil
+}
+
+// imageImports places the set's image tarballs on a node and imports them into containerd's k8s.io namespace
+// (the kubelet's), before the kubelet starts: the sandbox image must be there, since lab hosts and airgapped
+// sites reach no registry. A set without images (downloads) has nothing to import: nodes pull.
+func imageImports(set *artifacts.Set) ([]resource.Resource, error) {
+	images := set.Manifest.ImageTarballs()
+	if len(images) == 0 {
+		return nil, nil
+	}
+	out := []resource.Resource{dir("/var/lib/kforge", 0o755), dir(imagesDir, 0o755)}
+	var tarballs, checks []string
+	for _, img := range images {
+		dest := path.Join(imagesDir, path.Base(img.Path))
+		tarball, err := set.Binary(img.Path, dest, img.Name)
+		if err != nil {
+			return nil, err
+		}
+		tarball.Mode, tarball.Restarts = 0o644, []string{imagesUnit}
+		out = append(out, tarball)
+		tarballs = append(tarballs, dest)
+		checks = append(checks, fmt.Sprintf("printf '%%s\\n' \"$l\" | grep -qxF '%s'", img.Name))
+	}
+	unit, err := templates.Render("kforge-images.service", templates.Images{Tarballs: tarballs})
+	if err != nil {
+		return nil, err
+	}
+	unitFile := file("/etc/systemd/system/kforge-images.service", unit, 0o644, false, "")
+	unitFile.Diffable, unitFile.Restarts = true, []string{imagesUnit}
+	health := "l=$(/usr/local/bin/ctr -n k8s.io images ls -q) && " + strings.Join(checks, " && ")
+	return append(out, unitFile, resource.Resource{Kind: resource.Unit, Name: "kforge-images.service", Enabled: true, Active: true, Health: health}), nil
 }
 
 // routesTo sends the other nodes' pod traffic to them: a route per node, kept in a oneshot unit so that a reboot
@@ -148,23 +170,32 @@ func kubeProxy(c *config.Cluster, set *artifacts.Set, h config.Host, version str
 			Health: "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/10256'"}}, nil
 }
 
-func joinLabels(labels map[string]string) string {
-	var out []string
-	for k, v := range labels {
-		out = append(out, k+"="+v)
+// nodeLabels are the node's labels from the configuration plus one node-role label per role, as
+// `kubectl get nodes` shows them.
+func nodeLabels(h config.Host) []templates.Label {
+	labels := map[string]string{}
+	for _, r := range h.Roles {
+		labels["node-role.kubernetes.io/"+string(r)] = ""
 	}
-	sort.Strings(out)
-	return strings.Join(out, ",")
+	for k, v := range h.Labels {
+		labels[k] = v
+	}
+	out := make([]templates.Label, 0, len(labels))
+	for k, v := range labels {
+		out = append(out, templates.Label{Key: k, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
 }
 
-// joinTaints registers the host's taints; a control-plane host that runs no workloads also gets the usual one.
-func joinTaints(h config.Host) string {
-	var out []string
+// nodeTaints are the host's taints; a control-plane host that runs no workloads also gets the usual one.
+func nodeTaints(h config.Host) []templates.Taint {
+	var out []templates.Taint
 	for _, t := range h.Taints {
-		out = append(out, t.String())
+		out = append(out, templates.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 	}
 	if h.Has(config.RoleControlPlane) && !h.Has(config.RoleWorker) {
-		out = append(out, "node-role.kubernetes.io/control-plane:NoSchedule")
+		out = append(out, templates.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: "NoSchedule"})
 	}
-	return strings.Join(out, ",")
+	return out
 }

@@ -17,6 +17,8 @@ type Plan interface {
 	Plan(p *plan.Plan) error
 	Event(e apply.Event)
 	Applied(s plan.Summary, took time.Duration) error
+	// NodesReady says that every node turned Ready after the apply, and how long that took.
+	NodesReady(nodes int, took time.Duration) error
 	Warn(host, msg string)
 }
 
@@ -100,6 +102,11 @@ func (v *PlanHuman) Applied(s plan.Summary, took time.Duration) error {
 	return err
 }
 
+func (v *PlanHuman) NodesReady(nodes int, took time.Duration) error {
+	_, err := fmt.Fprintf(v.Out, "All %d nodes are Ready (waited %.1fs).\n", nodes, took.Seconds())
+	return err
+}
+
 func (v *PlanHuman) Warn(host, msg string) { fmt.Fprintf(v.Err, "Warning: host %s: %s\n", host, msg) }
 
 // PlanJSON prints the plan as one JSON document, and apply's progress as one JSON event per line.
@@ -124,6 +131,12 @@ func (v *PlanJSON) Event(e apply.Event) {
 
 func (v *PlanJSON) Applied(s plan.Summary, took time.Duration) error {
 	b, _ := json.Marshal(map[string]any{"type": "applied", "summary": s, "seconds": took.Seconds()})
+	_, err := fmt.Fprintf(v.Out, "%s\n", b)
+	return err
+}
+
+func (v *PlanJSON) NodesReady(nodes int, took time.Duration) error {
+	b, _ := json.Marshal(map[string]any{"type": "nodes_ready", "nodes": nodes, "seconds": took.Seconds()})
 	_, err := fmt.Fprintf(v.Out, "%s\n", b)
 	return err
 }
