@@ -15,8 +15,10 @@ import (
 // Health checks of the control plane, with what a host has: kubectl and bash (no curl on minimal hosts). The
 // API server must say it is ready; controller-manager and scheduler must serve their secure port.
 const (
-	kubectlAdmin    = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf --request-timeout=5s "
-	apiServerHealth = kubectlAdmin + "get --raw=/readyz"
+	kubectlAdmin = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf --request-timeout=5s "
+	// apiServerHealth asks this host's API server, not admin.conf's server: behind an api_endpoint that is a
+	// load balancer, which would answer for another, ready API server.
+	apiServerHealth = kubectlAdmin + "--server=https://127.0.0.1:%d get --raw=/readyz"
 	portHealth      = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'"
 )
 
@@ -50,7 +52,7 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 			// inputs are the files whose change restarts the component
 			inputs []string
 		}{
-			{"kube-apiserver", c.APIServer.ExtraArgs, apiServerHealth, []string{"/etc/kubernetes/pki/", "/etc/kubernetes/encryption-config.yaml"}},
+			{"kube-apiserver", c.APIServer.ExtraArgs, fmt.Sprintf(apiServerHealth, c.APIServer.Port), []string{"/etc/kubernetes/pki/", "/etc/kubernetes/encryption-config.yaml"}},
 			{"kube-controller-manager", c.ControllerManager.ExtraArgs, fmt.Sprintf(portHealth, 10257),
 				[]string{"/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/pki/ca.", "/etc/kubernetes/pki/sa.", "/etc/kubernetes/pki/front-proxy-ca."}},
 			{"kube-scheduler", c.Scheduler.ExtraArgs, fmt.Sprintf(portHealth, 10259), []string{"/etc/kubernetes/scheduler.conf"}},
