@@ -64,8 +64,12 @@ fuzz: deps
 
 # Benchmarks print their figures (rates, ratios, round trips); compare ratios, the machine is shared and noisy.
 BENCHTIME ?= 1x
-bench: deps
+# Every benchmark: the Go benchmarks of each package, then bench/ (plan and file pushes on 1 to 100 cheap hosts beside
+# Ansible, a 3-host lab cluster, PKI for 1000 nodes, SSH against scp), whose table lands in bench/results/.
+bench: deps artifacts
+	scripts/deps.sh bench
 	go test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+	KFORGE_BENCH=1 go test ./bench -run '^TestBenchmarks$$' -count=1 -v -timeout 60m
 
 # Kubernetes, etcd and containerd built from the Go module proxy, runc and CNI plugins from Debian, with a
 # manifest of sha256 sums, in /var/cache/kforge/artifacts (cached by version: a second run takes seconds).

@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `deps.sh bench` adds what make bench compares kforge with: Debian's Ansible.
+bench_pkgs=""
+[ "${1:-}" = bench ] && bench_pkgs="ansible:ansible-core ansible-playbook:ansible-core"
+
 # command:package pairs. openssh-server and sudo are for the SSH tests, which start their own sshd processes;
 # debootstrap, systemd-container and zstd make the local lab hosts.
 need_apt=()
 for cmd_pkg in make:make git:git /usr/sbin/sshd:openssh-server sudo:sudo scp:openssh-client ssh-agent:openssh-client \
-    debootstrap:debootstrap systemd-nspawn:systemd-container zstd:zstd ip:iproute2; do
+    debootstrap:debootstrap systemd-nspawn:systemd-container zstd:zstd ip:iproute2 $bench_pkgs; do
   cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

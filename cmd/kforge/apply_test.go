@@ -150,8 +150,26 @@ func TestPlanApplyOnALab(t *testing.T) {
 	if r := kforge(t, nil, "", "-c", dir, "show", filepath.Join(dir, "drift.plan")); !strings.Contains(r.stdout, "mode 0666 -> 0644") {
 		t.Errorf("show: %s", r.stdout)
 	}
-	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
-		t.Fatalf("apply: %s%s", r.stdout, r.stderr)
+	// --json for CI: plan's standard output is one JSON document (the preflight findings go to standard error),
+	// apply's is one JSON event per line.
+	r = kforge(t, nil, "", "-c", dir, "plan", "--json")
+	var doc struct {
+		FormatVersion string `json:"format_version"`
+		Hosts         []struct{ Changes []any }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 || doc.FormatVersion == "" || len(doc.Hosts) != clusterHosts || !strings.Contains(r.stderr, `"findings"`) {
+		t.Fatalf("plan --json: exit %d %v\n%s\nstderr:\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	r = kforge(t, nil, "", "-c", dir, "apply", "--auto-approve", "--json")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	for _, line := range lines {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev["type"] == nil {
+			t.Errorf("apply --json line %q: %v", line, err)
+		}
+	}
+	if r.code != 0 || !strings.Contains(lines[len(lines)-1], `"type":"applied"`) {
+		t.Fatalf("apply --json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
 	r = kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")

@@ -206,7 +206,13 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 		// The same checks as kforge preflight: a host that cannot run Kubernetes is refused before anything changes.
 		findings, err := a.preflight(ctx, s)
 		if err == nil {
-			err = a.preflightView().Findings(findings, false)
+			// With --json, standard output is the plan's one document (or apply's event lines): the findings go
+			// to standard error.
+			pv := a.preflightView()
+			if a.json {
+				pv = &views.PreflightJSON{Out: a.stderr}
+			}
+			err = pv.Findings(findings, false)
 		}
 		if err == nil && preflight.HasErrors(findings) {
 			err = errors.New("preflight checks failed on some hosts (kforge preflight shows them all; --ignore-preflight ID,… to go on anyway)")
@@ -434,6 +440,9 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 	}
 	defer pl.close()
 	s, p, want := pl.session, pl.plan, pl.want
+	if v, ok := s.view.(*views.PlanJSON); ok {
+		v.Stream = true
+	}
 	if file != "" {
 		saved, err := readPlan(file)
 		if err != nil {

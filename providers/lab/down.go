@@ -75,7 +75,7 @@ func (m *Manager) Down(ctx context.Context, name string) (*DownResult, error) {
 		}
 	}
 	if len(errs) == 0 {
-		unlock, err := m.lockMachine()
+		unlock, err := m.LockMachine()
 		if err != nil {
 			return res, err
 		}

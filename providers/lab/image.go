@@ -22,7 +22,7 @@ const (
 
 var imagePackages = []string{
 	"openssh-server", "systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates", "iptables", "nftables",
-	"conntrack", "util-linux", "mount", "ethtool", "socat", "procps", "kmod",
+	"conntrack", "util-linux", "mount", "ethtool", "socat", "procps", "kmod", "python3",
 }
 
 // customizeScript runs in the image (chroot) after debootstrap.
@@ -73,8 +73,8 @@ func (m *Manager) imagePath() string {
 	return filepath.Join(m.Paths.Cache, "images", "debian-"+imageSuite+"-"+recipeHash()+".tar.zst")
 }
 
-// ensureImage builds the image once per recipe; later labs reuse it.
-func (m *Manager) ensureImage(ctx context.Context) (string, error) {
+// EnsureImage builds the image once per recipe; later labs reuse it.
+func (m *Manager) EnsureImage(ctx context.Context) (string, error) {
 	path := m.imagePath()
 	if _, err := os.Stat(path); err == nil {
 		return path, nil

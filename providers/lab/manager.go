@@ -226,6 +226,8 @@ func lockFile(path string) (func(), error) {
 	return func() { once.Do(func() { f.Close() }) }, nil
 }
 
-func (m *Manager) lockMachine() (func(), error) {
+// LockMachine takes the machine-wide lock under which address ranges are chosen and bridges made: whoever picks
+// a subnet with ChooseSubnet (labs, bench host sets) holds it until the bridge exists, so no two pick the same.
+func (m *Manager) LockMachine() (func(), error) {
 	return lockFile(filepath.Join(m.Paths.Root, ".lock"))
 }

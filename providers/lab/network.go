@@ -58,9 +58,9 @@ func usedPrefixes() (map[netip.Prefix]string, error) {
 	return used, nil
 }
 
-// chooseSubnet picks the lab's /24: the one asked for if it is free, else the first free one from a place that
+// ChooseSubnet picks the lab's /24: the one asked for if it is free, else the first free one from a place that
 // depends on the name, so that the same lab tends to get the same addresses.
-func (m *Manager) chooseSubnet(name string, want netip.Prefix) (netip.Prefix, error) {
+func (m *Manager) ChooseSubnet(name string, want netip.Prefix) (netip.Prefix, error) {
 	used, err := usedPrefixes()
 	if err != nil {
 		return netip.Prefix{}, err
@@ -97,9 +97,9 @@ func (m *Manager) chooseSubnet(name string, want netip.Prefix) (netip.Prefix, er
 	return netip.Prefix{}, fmt.Errorf("no free /24 left in 198.18.%d.0-198.18.%d.255", firstLabOctet, firstLabOctet+labSubnets-1)
 }
 
-// createBridge makes the lab's bridge. Packets that arrive on it are never forwarded, so lab hosts can reach
+// CreateBridge makes the lab's bridge. Packets that arrive on it are never forwarded, so lab hosts can reach
 // this machine and each other but nothing beyond, whatever the machine's own forwarding setting.
-func createBridge(name string, subnet netip.Prefix) error {
+func CreateBridge(name string, subnet netip.Prefix) error {
 	if _, err := os.Stat("/sys/class/net/" + name); err == nil {
 		return fmt.Errorf("network interface %s already exists: another lab, or a leftover (kforge lab down removes it)", name)
 	}

@@ -67,7 +67,7 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	if _, err := os.Stat(m.imagePath()); err != nil {
 		built = true
 	}
-	image, err := m.ensureImage(ctx)
+	image, err := m.EnsureImage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +89,12 @@ func (m *Manager) up(ctx context.Context, opts UpOptions, image string, res *UpR
 		return nil, err
 	}
 	// From choosing a subnet to having a bridge on it, and the sysctls: one lab at a time.
-	unlock, err := m.lockMachine()
+	unlock, err := m.LockMachine()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	subnet, err := m.chooseSubnet(opts.Name, opts.Subnet)
+	subnet, err := m.ChooseSubnet(opts.Name, opts.Subnet)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (m *Manager) up(ctx context.Context, opts UpOptions, image string, res *UpR
 		return nil, err
 	}
 	m.progress("bridge %s with %s", lab.Bridge, subnet)
-	if err := createBridge(lab.Bridge, subnet); err != nil {
+	if err := CreateBridge(lab.Bridge, subnet); err != nil {
 		return nil, err
 	}
 	unlock()

