@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// Down removes the set: its processes, mounts, namespaces, interfaces and directory.
+// Down removes the set: its processes, mounts, namespaces, interfaces and directory. It is Down(s.Name) that
+// also knows the processes this Set started when its state file is gone.
 func (s *Set) Down() error {
 	s.mu.Lock()
 	var procs []proc
@@ -27,8 +28,8 @@ func (s *Set) Down() error {
 // processes its state file records, and whatever carries the set's names (namespaces and what runs in them,
 // interfaces, mounts under its directory, the directory). Nothing left is not an error.
 func Down(name string) error {
-	if !nameRe.MatchString(name) {
-		return fmt.Errorf("bench host set name %q: use 1 to 6 lower-case letters and digits, starting with a letter", name)
+	if err := checkName(name); err != nil {
+		return err
 	}
 	var procs []proc
 	// An unreadable state loses only the PIDs: the hosts' processes are also found by their namespaces.
@@ -42,9 +43,8 @@ func Down(name string) error {
 
 func down(name string, procs []proc) error {
 	var errs []error
-	_, netns := setLinks(name)
 	var nsFiles []string
-	for _, ns := range netns {
+	for _, ns := range setNetns(name) {
 		nsFiles = append(nsFiles, filepath.Join("/run/netns", ns))
 	}
 	procs = append(procs, processesInNetns(nsFiles)...)
@@ -57,8 +57,8 @@ func down(name string, procs []proc) error {
 	if err := unplug(name); err != nil {
 		errs = append(errs, err)
 	}
-	// The directory goes last, and only when nothing is mounted in it: removing files through a host's
-	// overlay would not free them, and the state is what the next Down needs.
+	// The directory goes last, and only when nothing is mounted in it: with a host's overlay still mounted,
+	// removing it would delete through the overlay, and the state is what the next Down needs.
 	if len(errs) == 0 {
 		if err := os.RemoveAll(setDir(name)); err != nil {
 			errs = append(errs, err)

@@ -7,8 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,9 +22,12 @@ import (
 )
 
 // hostInit runs as PID 1 of the host's new mount, PID, UTS and IPC namespaces, already in its network
-// namespace and still with the machine's tools, and ends as the host's sshd.
+// namespace and still with the machine's tools, and ends as the host's sshd. It gives the host its address and
+// a default route through the machine (which forwards nothing from the bridge, so the route leads nowhere
+// beyond it, as on lab hosts), and its own /proc, /sys, /dev/pts, /dev/shm and /run.
 const hostInit = `set -eu
-root=$1 host=$2
+root=$1 host=$2 addr=$3 gateway=$4
+printf 'addr add %s dev eth0\nlink set lo up\nlink set eth0 up\nroute add default via %s\n' "$addr" "$gateway" | ip -batch -
 # Nothing mounted from here on may show on the machine.
 mount --make-rprivate /
 cd "$root"
@@ -33,12 +38,13 @@ mount -t tmpfs -o nosuid,nodev,mode=1777,size=64m tmpfs dev/shm
 mount -t tmpfs -o nosuid,nodev,mode=755,size=64m tmpfs run
 mkdir -m 755 run/sshd
 echo "$host" > proc/sys/kernel/hostname
+# No IPv6, as on the lab's bridge: a host has one address, its IPv4 one.
 for f in all default; do
   f=proc/sys/net/ipv6/conf/$f/disable_ipv6
   [ ! -e "$f" ] || echo 1 > "$f"
 done
 # The host's root becomes / and the machine's mounts (other hosts' roots among them) leave the namespace, so
-# the host lists only its own mounts, as a machine would (Ansible's facts look at every one).
+# the host lists only its own mounts, as a machine would.
 pivot_root . mnt
 umount -l /mnt
 exec /usr/sbin/sshd -D -e
@@ -47,6 +53,7 @@ exec /usr/sbin/sshd -D -e
 // sshdConfig comes before Debian's own settings (its sshd_config includes sshd_config.d first, and sshd keeps
 // the first value it reads). PAM is off because its session modules expect systemd, which these hosts lack,
 // and cost time at every login; MaxStartups and MaxSessions let a benchmark open 100 connections at once.
+// VERBOSE logs "Starting session" for every command and file transfer: a benchmark counts round trips there.
 const sshdConfig = `# kforge bench host
 ListenAddress %s:22
 HostKey /etc/ssh/ssh_host_ed25519_key
@@ -58,14 +65,12 @@ UsePAM no
 UseDNS no
 MaxStartups 200
 MaxSessions 200
+LogLevel VERBOSE
 `
 
-// startHost makes host i (network, root filesystem, keys) and starts its sshd; it returns the host's key.
-func (s *Set) startHost(ctx context.Context, i int, lower string, login ssh.PublicKey) (ssh.PublicKey, error) {
+// startHost makes host i's root filesystem and keys and starts its sshd; it returns the host's key.
+func (s *Set) startHost(i int, lower string, login ssh.PublicKey) (ssh.PublicKey, error) {
 	h := s.Hosts[i]
-	if err := s.plugHost(ctx, i+1, h.Address); err != nil {
-		return nil, err
-	}
 	hostKey, err := makeRoot(lower, h, login)
 	if err != nil {
 		return nil, err
@@ -76,7 +81,8 @@ func (s *Set) startHost(ctx context.Context, i int, lower string, login ssh.Publ
 	}
 	defer log.Close()
 	cmd := exec.Command("nsenter", "--net="+filepath.Join("/run/netns", netnsName(s.Name, i+1)), "--",
-		"/bin/sh", "-c", hostInit, "kforge-bench-host", h.Root, h.Name)
+		"/bin/sh", "-c", hostInit, "kforge-bench-host", h.Root, h.Name,
+		netip.PrefixFrom(h.Address, s.Subnet.Bits()).String(), gateway(s.Subnet).String())
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own session, so that a terminal's ^C reaches the benchmark and not the hosts: they go with Down.
@@ -85,7 +91,7 @@ func (s *Set) startHost(ctx context.Context, i int, lower string, login ssh.Publ
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start sshd: %w", err)
 	}
-	p, _ := identify(cmd.Process.Pid) // it cannot have been reaped: only the goroutine below waits for it
+	p, _ := identify(cmd.Process.Pid) // still there, even if it exited: only the goroutine below reaps it
 	reaped := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
@@ -161,8 +167,8 @@ func makeRoot(lower string, h Host, login ssh.PublicKey) (ssh.PublicKey, error) 
 // sshTimeout bounds the wait for one host's sshd; it answers in well under a second.
 const sshTimeout = 30 * time.Second
 
-// waitHost waits until host i's sshd sends its banner, which it does only once it has read its config and
-// keys: a listening socket alone would not say that.
+// waitHost waits until host i's sshd sends its banner: the kernel completes a TCP handshake on a listening
+// socket by itself, the banner takes sshd accepting and serving the connection.
 func (s *Set) waitHost(ctx context.Context, i int) error {
 	s.mu.Lock()
 	h, reaped := s.Hosts[i], s.reaped[s.Hosts[i].Name]
@@ -170,9 +176,13 @@ func (s *Set) waitHost(ctx context.Context, i int) error {
 	target := net.JoinHostPort(h.Address.String(), "22")
 	deadline := time.Now().Add(sshTimeout)
 	for {
-		err := readBanner(ctx, target)
-		if err == nil {
-			return nil
+		// Nothing is sent to the host before it has its address: a connection tried earlier would leave the
+		// machine's ARP entry for it failed, and the next try waiting a second for a new one.
+		err := errNotStarted
+		if sshdStarted(h.PID) {
+			if err = readBanner(ctx, target); err == nil {
+				return nil
+			}
 		}
 		select {
 		case <-reaped:
@@ -180,12 +190,22 @@ func (s *Set) waitHost(ctx context.Context, i int) error {
 			return fmt.Errorf("sshd exited: %s", lastLines(string(out), 10))
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no SSH banner from %s within %s: %w", target, sshTimeout, err)
 		}
 	}
+}
+
+var errNotStarted = errors.New("sshd has not started yet")
+
+// sshdStarted reports whether process pid runs sshd: the host's init gives the host its address first and
+// execs sshd last. (Whether something listens in its namespace would say more, but each read of
+// /proc/PID/net/tcp walks the machine's whole TCP hash table: polling it took a tenth of Up's CPU.)
+func sshdStarted(pid int) bool {
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && string(comm) == "sshd\n"
 }
 
 func readBanner(ctx context.Context, target string) error {

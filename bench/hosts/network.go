@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/kforge/kforge/providers/lab"
 )
@@ -51,19 +52,18 @@ func gateway(subnet netip.Prefix) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
-// plugHost gives host n its network namespace, with eth0 on the set's bridge and a default route through the
-// machine (which forwards nothing from the bridge, so the route leads nowhere beyond it, as on the lab hosts).
-func (s *Set) plugHost(ctx context.Context, n int, addr netip.Addr) error {
-	ns := netnsName(s.Name, n)
-	if err := ip(ctx, "", "netns", "add", ns); err != nil {
-		return err
+// plugHosts gives every host its network namespace with eth0 on the set's bridge, in one `ip` for all of them
+// (for 100 hosts 0.1 s, where an `ip` each takes 0.7 s). Each host sets its own address as it starts.
+func (s *Set) plugHosts(ctx context.Context) error {
+	var batch strings.Builder
+	for n := 1; n <= len(s.Hosts); n++ {
+		fmt.Fprintf(&batch, "netns add %s\n", netnsName(s.Name, n))
 	}
-	if err := ip(ctx, "", "link", "add", ns, "up", "master", s.Bridge, "type", "veth", "peer", "name", "eth0", "netns", ns); err != nil {
-		return err
+	for n := 1; n <= len(s.Hosts); n++ {
+		ns := netnsName(s.Name, n)
+		fmt.Fprintf(&batch, "link add %s up master %s type veth peer name eth0 netns %s\n", ns, s.Bridge, ns)
 	}
-	inside := fmt.Sprintf("addr add %s dev eth0\nlink set lo up\nlink set eth0 up\nroute add default via %s\n",
-		netip.PrefixFrom(addr, s.Subnet.Bits()), gateway(s.Subnet))
-	return ip(ctx, inside, "-n", ns, "-batch", "-")
+	return ip(ctx, batch.String(), "-batch", "-")
 }
 
 func ip(ctx context.Context, stdin string, args ...string) error {
@@ -77,47 +77,72 @@ func ip(ctx context.Context, stdin string, args ...string) error {
 	return nil
 }
 
-// setLinks finds the set's interfaces and namespaces by name, whatever the state file says: after a crash
-// they are all that is left to go on.
-func setLinks(name string) (links, netns []string) {
-	re := regexp.MustCompile(`^kfb-` + regexp.QuoteMeta(name) + `-[0-9]+$`)
-	entries, _ := os.ReadDir("/sys/class/net")
-	for _, e := range entries {
-		if re.MatchString(e.Name()) {
-			links = append(links, e.Name())
-		}
-	}
-	if _, err := os.Stat(filepath.Join("/sys/class/net", bridgeName(name))); err == nil {
-		links = append(links, bridgeName(name))
-	}
-	entries, _ = os.ReadDir("/run/netns")
-	for _, e := range entries {
-		if re.MatchString(e.Name()) {
-			netns = append(netns, e.Name())
-		}
-	}
-	return links, netns
+// hostNameRe matches what the set names after its hosts: veths and namespaces kfb-NAME-N. No other set's
+// names match, for set names have no '-'.
+func hostNameRe(name string) *regexp.Regexp {
+	return regexp.MustCompile(`^kfb-` + regexp.QuoteMeta(name) + `-[0-9]+$`)
 }
 
-// unplug deletes the veths (each with its peer inside a namespace) and the bridge, then the namespaces: one
-// `ip` each for all of them. Deleting a veth is immediate; a namespace's own devices go only when the kernel
-// gets round to destroying it.
+// setVeths and setNetns find the set's interfaces and namespaces by name, whatever the state file says: after
+// a crash they are all there is to go on.
+func setVeths(name string) []string { return matching("/sys/class/net", hostNameRe(name)) }
+
+func setNetns(name string) []string { return matching("/run/netns", hostNameRe(name)) }
+
+func matching(dir string, re *regexp.Regexp) []string {
+	entries, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range entries {
+		if re.MatchString(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func linkExists(name string) bool {
+	_, err := os.Stat(filepath.Join("/sys/class/net", name))
+	return err == nil
+}
+
+// unplug deletes the namespaces, then the bridge. A namespace's half of each veth goes with the namespace,
+// taking the machine's half along, once the kernel destroys it: for all namespaces in one go, where deleting
+// the veths one by one takes 20 ms each. A veth still there after a while (its namespace is held by some
+// process elsewhere) is deleted on its own.
 func unplug(name string) error {
-	links, netns := setLinks(name)
-	var batch strings.Builder
-	for _, l := range links {
-		fmt.Fprintf(&batch, "link del %s\n", l)
+	var errs []error
+	if netns := setNetns(name); len(netns) > 0 {
+		var batch strings.Builder
+		for _, ns := range netns {
+			fmt.Fprintf(&batch, "netns del %s\n", ns)
+		}
+		if err := ip(context.Background(), batch.String(), "-force", "-batch", "-"); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	for _, ns := range netns {
-		fmt.Fprintf(&batch, "netns del %s\n", ns)
+	for deadline := time.Now().Add(3 * time.Second); len(setVeths(name)) > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
-	if batch.Len() == 0 {
-		return nil
+	links := setVeths(name)
+	if linkExists(bridgeName(name)) {
+		links = append(links, bridgeName(name))
 	}
-	err := ip(context.Background(), batch.String(), "-force", "-batch", "-")
-	// A veth whose namespace went meanwhile is gone with it: only what is still there is an error.
-	if links, netns = setLinks(name); len(links)+len(netns) == 0 {
-		return nil
+	if len(links) > 0 {
+		var batch strings.Builder
+		for _, l := range links {
+			fmt.Fprintf(&batch, "link del %s\n", l)
+		}
+		if err := ip(context.Background(), batch.String(), "-force", "-batch", "-"); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return errors.Join(fmt.Errorf("bench host set %s: interfaces %v and namespaces %v remain", name, links, netns), err)
+	// A veth that went on its own meanwhile is gone as wanted: only what is still there is an error.
+	links, netns := setVeths(name), setNetns(name)
+	if linkExists(bridgeName(name)) {
+		links = append(links, bridgeName(name))
+	}
+	if len(links)+len(netns) > 0 {
+		return errors.Join(append([]error{fmt.Errorf("bench host set %s: interfaces %v and namespaces %v remain", name, links, netns)}, errs...)...)
+	}
+	return nil
 }

@@ -16,49 +16,45 @@ type proc struct {
 	Start uint64 `json:"start"`
 }
 
-// procStat reads a process's state letter, parent and start time; ok is false when it does not exist.
-func procStat(pid int) (state byte, ppid int, start uint64, ok bool) {
+// procStat reads a process's state letter and start time; ok is false when it does not exist.
+func procStat(pid int) (state byte, start uint64, ok bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, 0, 0, false
+		return 0, 0, false
 	}
 	// The command name may hold spaces and parentheses; it ends at the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0, 0, false
+		return 0, 0, false
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 of proc(5) (state), f[1] field 4 (ppid), f[19] field 22 (starttime).
+	// f[0] is field 3 of proc(5) (state), f[19] field 22 (starttime).
 	if len(f) < 20 || len(f[0]) != 1 {
-		return 0, 0, 0, false
+		return 0, 0, false
 	}
-	ppid, err1 := strconv.Atoi(f[1])
-	start, err2 := strconv.ParseUint(f[19], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, 0, false
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, 0, false
 	}
-	return f[0][0], ppid, start, true
+	return f[0][0], start, true
 }
 
 func identify(pid int) (proc, bool) {
-	_, _, start, ok := procStat(pid)
+	_, start, ok := procStat(pid)
 	return proc{PID: pid, Start: start}, ok
 }
 
 // alive reports whether p still runs: the same process (not a reused PID), and not a zombie.
 func (p proc) alive() bool {
-	state, _, start, ok := procStat(p.PID)
+	state, start, ok := procStat(p.PID)
 	return ok && start == p.Start && state != 'Z' && state != 'X'
 }
 
-// gone reports whether p has left the process table, or is a zombie that this process will not reap (its
-// parent died and another reaps it, or never does: either way it holds no namespace or mount any more).
-func (p proc) gone() bool {
-	state, ppid, start, ok := procStat(p.PID)
-	if !ok || start != p.Start {
-		return true
-	}
-	return (state == 'Z' || state == 'X') && ppid != os.Getpid()
+// present reports whether p is still in the process table: alive, or dead and waiting for its parent to reap
+// it. A host whose run was killed has the machine's init for a parent, which may take a while (2 s here).
+func (p proc) present() bool {
+	_, start, ok := procStat(p.PID)
+	return ok && start == p.Start
 }
 
 // processesInNetns lists every process whose network namespace is one of nsFiles (the /run/netns bind
@@ -91,8 +87,10 @@ func processesInNetns(nsFiles []string) []proc {
 	return out
 }
 
-// killAll SIGKILLs the processes and waits until they are gone. Killing a host's sshd, PID 1 of its PID
-// namespace, makes the kernel kill everything else in that namespace too.
+// killAll SIGKILLs the processes and waits until they have left the process table; it returns those still
+// alive at the deadline. Killing a host's sshd, PID 1 of its PID namespace, makes the kernel kill everything
+// else in that namespace too. A dead process that nobody reaps by the deadline holds no namespace or mount any
+// more, so it does not count.
 func killAll(procs []proc, timeout time.Duration) []int {
 	for _, p := range procs {
 		if p.alive() {
@@ -101,14 +99,17 @@ func killAll(procs []proc, timeout time.Duration) []int {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		var left []int
+		var present, alive []int
 		for _, p := range procs {
-			if !p.gone() {
-				left = append(left, p.PID)
+			if p.present() {
+				present = append(present, p.PID)
+				if p.alive() {
+					alive = append(alive, p.PID)
+				}
 			}
 		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			return left
+		if len(present) == 0 || time.Now().After(deadline) {
+			return alive
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -11,8 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-
-	"github.com/kforge/kforge/internal/atomicfile"
 )
 
 // BaseDir holds one directory per set: its state, keys, known_hosts and the hosts' overlay directories. It is
@@ -69,9 +67,16 @@ type state struct {
 
 var nameRe = regexp.MustCompile(`^[a-z][a-z0-9]{0,5}$`)
 
+func checkName(name string) error {
+	if !nameRe.MatchString(name) {
+		return fmt.Errorf("bench host set name %q: use 1 to 6 lower-case letters and digits, starting with a letter", name)
+	}
+	return nil
+}
+
 func (o Options) check() error {
-	if !nameRe.MatchString(o.Name) {
-		return fmt.Errorf("bench host set name %q: use 1 to 6 lower-case letters and digits, starting with a letter", o.Name)
+	if err := checkName(o.Name); err != nil {
+		return err
 	}
 	if o.Count < 1 || o.Count > MaxHosts {
 		return fmt.Errorf("bench host set %s: a set has 1 to %d hosts, not %d", o.Name, MaxHosts, o.Count)
@@ -102,7 +107,13 @@ func (s *Set) save() error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(statePath(s.Name), append(data, '\n'), 0o600)
+	// Written whole and renamed into place, but not synced: the state is for after a crash of the process
+	// (whose writes the kernel still has); after a crash of the machine there is nothing left to find.
+	tmp := statePath(s.Name) + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, statePath(s.Name))
 }
 
 // load reads what a set's directory records; os.ErrNotExist when there is nothing.

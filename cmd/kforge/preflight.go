@@ -49,7 +49,7 @@ func (a *app) preflightView() views.Preflight {
 // preflight probes the session's hosts (once per command run) and checks them.
 func (a *app) preflight(ctx context.Context, s *session) ([]preflight.Finding, error) {
 	now := time.Now()
-	got, err := s.facts.GatherAll(ctx, s.runnerList(), 20)
+	got, err := s.facts.GatherAll(ctx, s.runnerList(), readParallelism)
 	if err != nil {
 		return nil, err
 	}

@@ -99,6 +99,8 @@ func Script() string {
 	r := strings.NewReplacer(
 		"@KCONFIG@", casePattern(KernelOptions(), "CONFIG_", "=*"),
 		"@MODULES@", casePattern(ModuleNames(), "", ""),
+		"@KCONFIG_RE@", casePattern(KernelOptions(), "CONFIG_", ""),
+		"@MODULES_RE@", casePattern(ModuleNames(), "", ""),
 		"@BINARIES@", strings.Join(BinaryNames(), " "),
 		"@PROCESSES@", casePattern(ProcessNames(), "", ""),
 		"@K8SPATHS@", strings.Join(KubernetesPaths(), " "),
@@ -136,6 +138,9 @@ kf_have() { command -v "$1" >/dev/null 2>&1; }
 # integer in /proc/sys answers a read at a non-zero offset with end-of-file (96365 would come back as 9).
 kf_cat() { if kf_have cat; then cat -- "$1" 2>/dev/null; else kf_lines_raw < "$1"; fi; }
 kf_lines_raw() { while IFS= read -r kf_x || [ -n "$kf_x" ]; do printf '%s\n' "$kf_x"; done; }
+# kf_grep keeps the lines matching an extended regular expression, or all of them without grep (the reader
+# that follows selects exactly anyway).
+kf_grep() { if kf_have grep; then grep -E "$1"; else kf_lines_raw; fi; }
 # kf_f NAME FILE: a section with the file's lines.
 kf_f() {
 	kf_s "$1"
@@ -247,8 +252,10 @@ else
 fi
 
 kf_rel=$(kf_cat /proc/sys/kernel/osrelease)
+# A kernel config has some 10000 lines: grep picks the few that matter before the shell reads them (reading all
+# of them with read and case cost most of the probe's time, which is CPU the host spends on every plan).
 kf_kconfig() {
-	while IFS= read -r kf_x; do
+	kf_grep '^(@KCONFIG_RE@)=' | while IFS= read -r kf_x; do
 		case $kf_x in @KCONFIG@) kf_l "$kf_x" ;; esac
 	done
 }
@@ -280,7 +287,7 @@ fi
 kf_s modules-dir
 if [ -d "/lib/modules/$kf_rel" ]; then kf_l yes; else kf_l no; fi
 kf_modules() {
-	while IFS= read -r kf_x; do
+	kf_grep '(^|/)(@MODULES_RE@)[.]ko' | while IFS= read -r kf_x; do
 		kf_x=${kf_x%%:*}; kf_x=${kf_x##*/}; kf_x=${kf_x%%.ko*}
 		case $kf_x in @MODULES@) kf_l "$kf_x" ;; esac
 	done
