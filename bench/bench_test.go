@@ -136,7 +136,7 @@ func labRows(t *testing.T, bin string) []Row {
 			Notes: fmt.Sprintf("until every node is Ready; %s peak RSS", mib(first.peakRSS)), Target: "< 90 s", Met: Met(first.took < 90*time.Second)},
 		{Section: "3-host lab cluster", Case: "no-op apply", Kforge: noop.took, Target: "< 5 s", Met: Met(noop.took < 5*time.Second)},
 		{Section: "3-host lab cluster", Case: "add a worker", Kforge: add.took,
-			Notes: fmt.Sprintf("%d hosts touched: the new one; the others only get the route to its pods (and the control plane its Node object)", touched),
+			Notes:  fmt.Sprintf("%d hosts touched: the new one; the others only get the route to its pods (and the control plane its Node object)", touched),
 			Target: "touches only the new host", Met: Met(touched == 1)},
 	}
 }
