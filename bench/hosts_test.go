@@ -93,7 +93,7 @@ func planRow(t *testing.T, bin string, set *hosts.Set, n int) Row {
 	plan := timed(t, nil, bin, "-c", dir, "plan", "--detailed-exitcode", ignore)
 	perHost := float64(sessions(t, set, n)-before) / float64(n)
 	ansible := timed(t, ansibleEnv(t), "ansible", "all", "-i", inventory(t, set, n), "-m", "setup", "--forks", fmt.Sprint(n))
-	row := Row{Section: "no-op plan (facts + refresh)", Case: fmt.Sprintf("%d hosts", n), Kforge: plan.took, Other: ansible.took,
+	row := Row{Section: "no-op plan (facts + refresh)", Case: plural(n, "host"), Kforge: plan.took, Other: ansible.took,
 		Notes:  fmt.Sprintf("%.1f SSH round trips per host; kforge %s peak RSS, Ansible (-m setup) %s", perHost, mib(plan.peakRSS), mib(ansible.peakRSS)),
 		Target: "≤ 2 round trips per host", Met: Met(perHost <= 2)}
 	if n == 100 {
@@ -280,4 +280,11 @@ func pushRows(t *testing.T, set *hosts.Set, n int, p payload) []Row {
 		{Section: "push 20 files (19 configs, 50 MiB binary)", Case: fmt.Sprintf("no-op re-run, %d hosts", n), Kforge: again, Other: ansibleAgain.took,
 			Notes: fmt.Sprintf("kforge: %.1f SSH round trips per host", float64(againSessions)/float64(n))},
 	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
