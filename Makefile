@@ -50,8 +50,9 @@ staticcheck:
 
 lint: vet staticcheck
 
+# The tests with -race; the end-to-end scenario's log (nodes Ready, pod checks) is shown before the summary.
 unit:
-	go tool gotestsum --format pkgname-and-test-fails -- -race -count=1 ./...
+	scripts/test.sh -race -count=1 ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

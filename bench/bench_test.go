@@ -110,7 +110,7 @@ func tail(s string, n int) string {
 // a no-op apply, and adding a worker (how long, and how many hosts its plan touched).
 func labRows(t *testing.T, bin string) []Row {
 	l := labFixture.Get(t)
-	set := artifactSet(t)
+	set := labtest.ArtifactSet(t)
 	dir := t.TempDir()
 	write := func(n int) {
 		blocks := strings.Split(lab.HostsHCL(l), "\nhost ")[1:]
@@ -159,19 +159,6 @@ func hostsTouched(t *testing.T, planJSON string) int {
 		}
 	}
 	return n
-}
-
-func artifactSet(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("../scripts/build-artifacts.sh", "--print-set").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := strings.TrimSpace(string(out))
-	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
-		t.Fatalf("no artifact set at %s: make bench builds it (make artifacts): %v", dir, err)
-	}
-	return dir
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }

@@ -105,11 +105,15 @@ func (a *app) statePath(configPath string) string {
 	if a.stateDir != "" {
 		return a.stateDir
 	}
-	dir := configPath
-	if st, err := os.Stat(configPath); err == nil && !st.IsDir() {
-		dir = filepath.Dir(configPath)
+	return filepath.Join(configDirOf(configPath), ".kforge")
+}
+
+// configDirOf is the directory of a configuration (a file or a directory): where its state and lock file live.
+func configDirOf(path string) string {
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		return filepath.Dir(path)
 	}
-	return filepath.Join(dir, ".kforge")
+	return path
 }
 
 func (a *app) terminal(w io.Writer) views.Terminal {

@@ -386,30 +386,14 @@ func TestRemovedHostIsCleanedUp(t *testing.T) {
 	kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve")
 }
 
-// artifactSet is the set `make artifacts` builds (make test builds it first).
-func artifactSet(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("KFORGE_ARTIFACT_SET")
-	if dir == "" {
-		out, err := exec.Command("../../scripts/build-artifacts.sh", "--print-set").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = strings.TrimSpace(string(out))
-	}
-	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
-		t.Fatalf("no artifact set at %s: run make artifacts (make test does): %v", dir, err)
-	}
-	return dir
-}
-
-// TestComponentsOnALab installs etcd and containerd from the artifact set through plan and apply: the etcd
-// member serves over TLS with the cluster's certificates, containerd runs on every node (apply waited for both
-// health checks), a second plan has no changes, and destroy stops and removes them but keeps etcd's data.
+// TestComponentsOnALab is the issue's scenario on lab hosts: plan and apply a cluster from the artifact set until
+// every node is Ready; etcd over TLS, leader leases, pods (logs, exec, pod to pod, the kubernetes Service); no
+// changes on a second plan; drift shown exactly and healed; a worker added and removed (drained); destroy, then
+// destroy --purge-data.
 func TestComponentsOnALab(t *testing.T) {
 	l := labFixture.Get(t)
 	clean(t, l)
-	set := artifactSet(t)
+	set := labtest.ArtifactSet(t)
 	cleanComponents(t, l)
 	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
 	// nor may kube-proxy resize the kernel's conntrack table.
@@ -456,63 +440,32 @@ func TestComponentsOnALab(t *testing.T) {
 		!regexp.MustCompile(`(?m)^`+l.Hosts[1].Name+` .*"node-role.kubernetes.io/worker":""[^ ]* $`).MatchString(got) {
 		t.Errorf("node labels and taints:\n%s", got)
 	}
-	// A pod on a worker, from the sandbox image the nodes have: it runs, and the API server reaches the kubelet
+	// A pod of the test image on a worker: it runs, and the API server reaches the kubelet
 	// for its logs and for exec (the RBAC kforge applies).
-	onHost(t, l, 0, kubectl+`apply -f - <<'EOF'
-apiVersion: v1
-kind: Pod
-metadata:
-  name: hello
-spec:
-  nodeName: `+l.Hosts[1].Name+`
-  containers:
-    - name: hello
-      image: kforge.local/testbox:busybox
-      imagePullPolicy: Never
-      command: ["/bin/sh", "-c", "echo hello from kforge; exec sleep 3600"]
-EOF`)
-	phase := ""
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && phase != "Running"; time.Sleep(2 * time.Second) {
-		phase = onHost(t, l, 0, kubectl+"get pod hello -o jsonpath={.status.phase}")
-	}
-	if phase != "Running" {
-		t.Errorf("pod phase %q:\n%s", phase, onHost(t, l, 0, kubectl+"describe pod hello | tail -15"))
-	} else {
+	if runPod(t, l, "hello", l.Hosts[1].Name, "/bin/sh", "-c", "echo hello from kforge; exec sleep 3600") != "" {
 		if got := onHost(t, l, 0, kubectl+"logs hello"); got != "hello from kforge" {
 			t.Errorf("kubectl logs: %q", got)
 		}
 		if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'echo $((6*7))'"); got != "42" {
 			t.Errorf("kubectl exec: %q", got)
+		} else {
+			t.Logf("pod hello on %s runs; kubectl logs and kubectl exec (6*7 = %s) work", l.Hosts[1].Name, got)
 		}
 	}
 	// Pod to pod across two workers: the test image's HTTP server (it answers with the pod's name) on one, a
 	// client on the other, through the routes kforge placed between the nodes' pod CIDRs.
-	onHost(t, l, 0, kubectl+`apply -f - <<'EOF'
-apiVersion: v1
-kind: Pod
-metadata:
-  name: server
-spec:
-  nodeName: `+l.Hosts[2].Name+`
-  containers:
-    - name: httpd
-      image: kforge.local/testbox:busybox
-      imagePullPolicy: Never
-EOF`)
-	ip := ""
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && ip == ""; time.Sleep(2 * time.Second) {
-		if onHost(t, l, 0, kubectl+"get pod server -o jsonpath={.status.phase}") == "Running" {
-			ip = onHost(t, l, 0, kubectl+"get pod server -o jsonpath={.status.podIP}")
+	if ip := runPod(t, l, "server", l.Hosts[2].Name); ip != "" {
+		if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 10 "+ip+" 8080' 2>&1 | tail -1 || true"); got != "server" {
+			t.Errorf("from %s to %s (%s): %q", l.Hosts[1].Name, l.Hosts[2].Name, ip, got)
+		} else {
+			t.Logf("pod to pod: hello on %s fetched http://%s:8080/ from server on %s: %q", l.Hosts[1].Name, ip, l.Hosts[2].Name, got)
 		}
-	}
-	if ip == "" {
-		t.Errorf("server pod:\n%s", onHost(t, l, 0, kubectl+"describe pod server | tail -15"))
-	} else if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 10 "+ip+" 8080' 2>&1 | tail -1 || true"); got != "server" {
-		t.Errorf("from %s to %s (%s): %q", l.Hosts[1].Name, l.Hosts[2].Name, ip, got)
 	}
 	// A pod reaches the API server through the kubernetes Service's address (kube-proxy's rules).
 	if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'echo | nc -w 5 198.19.128.1 443 >/dev/null 2>&1; echo $?'"); got != "0" {
 		t.Errorf("pod to the kubernetes Service 198.19.128.1:443: nc exit %s", got)
+	} else {
+		t.Logf("pod to Service: hello reached the kubernetes Service at 198.19.128.1:443 (kube-proxy)")
 	}
 	onHost(t, l, 0, kubectl+"delete pod hello server --now --wait=true")
 	for i := range l.Hosts[:clusterHosts] {
@@ -590,6 +543,36 @@ func waitNodesReady(t *testing.T, l *lab.Lab, n int) {
 	}
 }
 
+// runPod starts a pod of the test image on node (running command, or the image's HTTP server) and waits until it
+// runs; it returns the pod's IP, or "" after reporting why the pod did not run.
+func runPod(t *testing.T, l *lab.Lab, name, node string, command ...string) string {
+	t.Helper()
+	cmd := ""
+	if len(command) > 0 {
+		b, _ := json.Marshal(command)
+		cmd = "\n      command: " + string(b)
+	}
+	onHost(t, l, 0, kubectl+`apply -f - <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: `+name+`
+spec:
+  nodeName: `+node+`
+  containers:
+    - name: main
+      image: kforge.local/testbox:busybox
+      imagePullPolicy: Never`+cmd+`
+EOF`)
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		if onHost(t, l, 0, kubectl+"get pod "+name+" -o jsonpath={.status.phase}") == "Running" {
+			return onHost(t, l, 0, kubectl+"get pod "+name+" -o jsonpath={.status.podIP}")
+		}
+	}
+	t.Errorf("pod %s on %s is not running:\n%s", name, node, onHost(t, l, 0, kubectl+"describe pod "+name+" | tail -15"))
+	return ""
+}
+
 // planChanges are a plan's change lines under each host's heading, in order.
 func planChanges(out string) map[string][]string {
 	changes := map[string][]string{}
@@ -641,14 +624,7 @@ func addAndRemoveAWorker(t *testing.T, l *lab.Lab, dir, extra, artifacts string)
 	}
 
 	// A pod on the worker that leaves: the drain evicts it before the Node object goes.
-	onHost(t, l, 0, kubectl+"run leaver --image=kforge.local/testbox:busybox --image-pull-policy=Never --overrides='{\"spec\":{\"nodeName\":\""+newHost+"\"}}'")
-	phase := ""
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && phase != "Running"; time.Sleep(2 * time.Second) {
-		phase = onHost(t, l, 0, kubectl+"get pod leaver -o jsonpath={.status.phase}")
-	}
-	if phase != "Running" {
-		t.Errorf("pod on %s: %q", newHost, phase)
-	}
+	runPod(t, l, "leaver", newHost)
 	writeLabConfig(t, dir, l, 3, extra, artifacts)
 	r = kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
 	changes = planChanges(r.stdout)
@@ -724,7 +700,7 @@ func TestWrongChecksumChangesNothing(t *testing.T) {
 func TestHAControlPlaneOnALab(t *testing.T) {
 	l := labFixture.Get(t)
 	cleanComponents(t, l)
-	set := artifactSet(t)
+	set := labtest.ArtifactSet(t)
 	endpoint := netip.AddrPortFrom(l.Subnet.Addr().Next(), 6443) // the bridge's address: every lab host reaches it
 	var backends []string
 	for _, h := range l.Hosts[:3] {

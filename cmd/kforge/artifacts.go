@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -28,7 +27,7 @@ func (a *app) artifactSet(ctx context.Context, c *config.Cluster, upgrade bool) 
 	if err != nil {
 		return nil, err
 	}
-	req.LockFile, req.Upgrade = filepath.Join(a.configDir(), download.LockFileName), upgrade
+	req.LockFile, req.Upgrade = filepath.Join(configDirOf(a.configPath), download.LockFileName), upgrade
 	if !a.json {
 		req.Progress = (&views.Downloads{Out: a.stderr, Term: a.terminal(a.stderr)}).Progress
 	}
@@ -37,14 +36,6 @@ func (a *app) artifactSet(ctx context.Context, c *config.Cluster, upgrade bool) 
 		return nil, err
 	}
 	return artifacts.Load(dir)
-}
-
-// configDir is the directory of the configuration: where its lock file lives.
-func (a *app) configDir() string {
-	if st, err := os.Stat(a.configPath); err == nil && !st.IsDir() {
-		return filepath.Dir(a.configPath)
-	}
-	return a.configPath
 }
 
 func (a *app) initCmd() *cobra.Command {
@@ -72,7 +63,7 @@ apply do the same when they need to, so init is optional; it is how a lock file 
 				return err
 			}
 			_, err = fmt.Fprintf(a.stdout, "Artifacts ready: Kubernetes %s, etcd %s, containerd %s in %s (lock file %s).\n",
-				set.Manifest.Kubernetes, set.Manifest.Etcd, set.Manifest.Containerd, set.Dir, filepath.Join(a.configDir(), download.LockFileName))
+				set.Manifest.Kubernetes, set.Manifest.Etcd, set.Manifest.Containerd, set.Dir, filepath.Join(configDirOf(a.configPath), download.LockFileName))
 			return err
 		},
 	}

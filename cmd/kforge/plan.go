@@ -39,8 +39,8 @@ import (
 const exitChanges = 2
 
 // readParallelism bounds the hosts connected to, probed and refreshed at once. Reading costs kforge little
-// (1.3 CPU-seconds for 100 hosts, measured by make bench) and each host does its own part, so a plan's time
-// barely grows with hosts up to this many; changes follow --parallelism.
+// (1.3 CPU-seconds for a plan of 100 bench hosts, measured with /usr/bin/time) and each host does its own part,
+// so a plan's time barely grows with hosts up to this many; changes follow --parallelism.
 const readParallelism = 50
 
 // session is one command's hold on the cluster: configuration, state, PKI store and a connection per host.

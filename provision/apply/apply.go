@@ -307,7 +307,7 @@ func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.R
 		_, err := r.Run(ctx, remote.Command{Name: name, Script: script, Sudo: true})
 		return err
 	}
-	q := shellQuote
+	q := remote.ShellQuote
 	switch c.Action {
 	case plan.Delete:
 		switch resource.Kind(c.Kind) {
@@ -375,5 +375,3 @@ func orRoot(s string) string {
 	}
 	return s
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

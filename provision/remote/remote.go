@@ -135,9 +135,12 @@ func tail(s string, n int) string {
 // Journal returns a systemd unit's last lines of journal: where a failed unit says why.
 func Journal(ctx context.Context, r Runner, unit string, lines int) (string, error) {
 	res, err := r.Run(ctx, Command{Name: "journal of " + unit, Sudo: true,
-		Script: fmt.Sprintf("journalctl -u '%s' -n %d --no-pager -o cat", strings.ReplaceAll(unit, "'", `'\''`), lines)})
+		Script: fmt.Sprintf("journalctl -u %s -n %d --no-pager -o cat", ShellQuote(unit), lines)})
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimRight(string(res.Stdout), "\n"), nil
 }
+
+// ShellQuote makes s one word for sh.
+func ShellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

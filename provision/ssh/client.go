@@ -439,7 +439,7 @@ func (w *stderrWriter) Bytes() []byte {
 // commandLine runs the script with POSIX sh whatever the login shell is, as root when asked. The login shell
 // first reports its PID (which the command keeps, through exec) for stop.
 func (c *Client) commandLine(script string, sudo bool) string {
-	line := "sh -c " + shellQuote(script)
+	line := "sh -c " + remote.ShellQuote(script)
 	if sudo && c.useSudo {
 		line = "sudo -n -- " + line
 	}
@@ -448,9 +448,4 @@ func (c *Client) commandLine(script string, sudo bool) string {
 
 func (c *Client) hostError(step string, err error) error {
 	return &remote.HostError{Host: c.target.Name, Step: step, Err: err}
-}
-
-// shellQuote makes s one word for sh.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -35,7 +35,7 @@ func (c *Client) Stat(ctx context.Context, paths []string) ([]remote.FileInfo, e
 
 // ReadFile implements remote.Runner.
 func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, error) {
-	res, err := c.Run(ctx, remote.Command{Name: "read " + path, Script: "exec cat -- " + shellQuote(path), Sudo: true})
+	res, err := c.Run(ctx, remote.Command{Name: "read " + path, Script: "exec cat -- " + remote.ShellQuote(path), Sudo: true})
 	if err != nil {
 		return nil, err
 	}

@@ -197,11 +197,11 @@ func orRoot(name string) string {
 
 // ownerIDs resolves user and group names on the host (SFTP's chown takes numbers), once per name.
 func (c *Client) ownerIDs(ctx context.Context, owner, group string) (int, int, error) {
-	uid, err := c.lookupID(ctx, "u:"+owner, "id -u -- "+shellQuote(owner))
+	uid, err := c.lookupID(ctx, "u:"+owner, "id -u -- "+remote.ShellQuote(owner))
 	if err != nil {
 		return 0, 0, fmt.Errorf("user %q: %w", owner, err)
 	}
-	gid, err := c.lookupID(ctx, "g:"+group, "getent group -- "+shellQuote(group)+" | cut -d: -f3")
+	gid, err := c.lookupID(ctx, "g:"+group, "getent group -- "+remote.ShellQuote(group)+" | cut -d: -f3")
 	if err != nil {
 		return 0, 0, fmt.Errorf("group %q: %w", group, err)
 	}
