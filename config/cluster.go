@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -206,6 +207,46 @@ func (b *builder) components(raw clusterBlock) {
 		c.Containerd.RestrictOOMScoreAdj = raw.Containerd.RestrictOOMScoreAdj != nil && *raw.Containerd.RestrictOOMScoreAdj
 	}
 	b.pki(raw.PKI)
+	b.dns(raw.DNS)
+}
+
+// maxDNSReplicas bounds dns.replicas: more CoreDNS pods than this is a typo, not a plan.
+const maxDNSReplicas = 100
+
+// imageReference is a container image reference: [registry[:port]/]path[:tag][@sha256:digest].
+var imageReference = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$`)
+
+func (b *builder) dns(raw *dnsBlock) {
+	d := DNS{Enabled: true, Replicas: 2}
+	defer func() { b.cluster.DNS = d }()
+	if raw == nil {
+		return
+	}
+	if raw.Enabled != nil {
+		d.Enabled = *raw.Enabled
+	}
+	d.Replicas = intOr(raw.Replicas, 2)
+	if d.Replicas < 1 || d.Replicas > maxDNSReplicas {
+		b.errorAt(raw.ReplicasRange, "Invalid dns replicas", fmt.Sprintf("replicas must be between 1 and %d, not %d (dns { enabled = false } turns cluster DNS off).", maxDNSReplicas, d.Replicas))
+	}
+	if raw.Image != nil {
+		d.Image = *raw.Image
+		if !imageReference.MatchString(d.Image) {
+			b.errorAt(raw.ImageRange, "Invalid dns image", fmt.Sprintf("%q is not a container image reference such as \"registry.k8s.io/coredns/coredns:v1.14.6\".", d.Image))
+		}
+	}
+	if raw.Upstream != nil {
+		d.Upstream = []string{}
+		for _, u := range *raw.Upstream {
+			if _, err := netip.ParseAddr(u); err != nil {
+				if _, err := netip.ParseAddrPort(u); err != nil {
+					b.errorAt(raw.UpstreamRange, "Invalid dns upstream", fmt.Sprintf("%q is not an IP address or IP:port of a resolver.", u))
+					continue
+				}
+			}
+			d.Upstream = append(d.Upstream, u)
+		}
+	}
 }
 
 // Certificate defaults: ECDSA P-256 keys, CAs for 10 years, everything else for 1 year, renewed in its last 30 days.

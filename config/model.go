@@ -36,6 +36,7 @@ type Cluster struct {
 	KubeProxy         KubeProxy
 	Containerd        Containerd
 	PKI               PKI
+	DNS               DNS
 
 	Hosts     []Host
 	Artifacts Artifacts
@@ -88,6 +89,17 @@ type Containerd struct {
 	SandboxImage string
 	// RestrictOOMScoreAdj is for hosts where root lacks CAP_SYS_RESOURCE (containers, such as lab hosts).
 	RestrictOOMScoreAdj bool
+}
+
+// DNS is the cluster DNS add-on: CoreDNS, answering at the tenth address of the service CIDR.
+type DNS struct {
+	Enabled  bool
+	Replicas int
+	// Image overrides CoreDNS' image; empty means the artifact set's, or the official one for downloads.
+	Image string
+	// Upstream lists the resolvers (IP or IP:port) CoreDNS forwards other names to. Nil means each node's
+	// /etc/resolv.conf (what its pods would use without cluster DNS); empty means none: cluster names only.
+	Upstream []string
 }
 
 // PKI says how certificates are made.

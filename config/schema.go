@@ -42,6 +42,7 @@ type clusterBlock struct {
 	KubeProxy         *kubeProxyBlock  `hcl:"kube_proxy,block"`
 	Containerd        *containerdBlock `hcl:"containerd,block"`
 	PKI               *pkiBlock        `hcl:"pki,block"`
+	DNS               *dnsBlock        `hcl:"dns,block"`
 
 	KubernetesVersionRange hcl.Range `hcl:"kubernetes_version,attr_value_range"`
 	ClusterDomainRange     hcl.Range `hcl:"cluster_domain,attr_value_range"`
@@ -85,6 +86,17 @@ type kubeProxyBlock struct {
 type containerdBlock struct {
 	SandboxImage        *string `hcl:"sandbox_image,optional"`
 	RestrictOOMScoreAdj *bool   `hcl:"restrict_oom_score_adj,optional"`
+}
+
+type dnsBlock struct {
+	Enabled  *bool     `hcl:"enabled,optional"`
+	Replicas *int      `hcl:"replicas,optional"`
+	Image    *string   `hcl:"image,optional"`
+	Upstream *[]string `hcl:"upstream,optional"`
+
+	ReplicasRange hcl.Range `hcl:"replicas,attr_value_range"`
+	ImageRange    hcl.Range `hcl:"image,attr_value_range"`
+	UpstreamRange hcl.Range `hcl:"upstream,attr_value_range"`
 }
 
 // sshBlock is used for the top-level defaults and for a host's overrides.

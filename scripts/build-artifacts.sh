@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Builds the artifacts that lab clusters and the end-to-end test install, since these machines reach no download
 # site: Kubernetes, etcd and containerd from the Go module proxy, runc and the CNI plugins from Debian's packages,
-# a pause image and a test image. Output: $KFORGE_ARTIFACTS/<set>/ with every file and a manifest of sha256 sums. Each part is
+# a pause image, a test image and CoreDNS. Output: $KFORGE_ARTIFACTS/<set>/ with every file and a manifest of sha256 sums. Each part is
 # cached by version (a second run takes seconds) and an interrupted run resumes where it stopped.
 set -euo pipefail
 export PATH=/usr/local/go/bin:$PATH CGO_ENABLED=0 GOFLAGS=-mod=mod
 K8S=${K8S_VERSION:-v1.37.2}
 ETCD=${ETCD_VERSION:-v3.7.3}
 CONTAINERD=${CONTAINERD_VERSION:-v2.4.2}
+# CoreDNS: the version kubeadm v1.37.2 deploys (CoreDNSVersion in cmd/kubeadm/app/constants/constants.go).
+COREDNS=${COREDNS_VERSION:-v1.14.6}
+COREDNS_NAME=kforge.local/coredns:$COREDNS
 ROOT=${KFORGE_ARTIFACTS:-/var/cache/kforge/artifacts}
-LAYOUT=4 # bumped when a set gains files, so an older set is not taken for a complete one
+LAYOUT=5 # bumped when a set gains files, so an older set is not taken for a complete one
 SET=$ROOT/k8s-$K8S-etcd-$ETCD-containerd-$CONTAINERD-$LAYOUT
 PARTS=$ROOT/parts
 BUILD=$ROOT/build
+. "$(dirname "$0")/lib/kubernetes-module.sh"
 log() { printf '%s artifacts: %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 # --print-set: say where the set is (or will be), for configurations and the Makefile.
@@ -20,44 +24,14 @@ if [ "${1:-}" = --print-set ]; then echo "$SET"; exit 0; fi
 if [ -f "$SET/manifest.json" ]; then log "cached: $SET"; exit 0; fi
 mkdir -p "$PARTS" "$BUILD"
 
-# ldflags that make `--version` print the release, as the official builds do.
-k8s_ldflags() {
-  local v=$1 minor=${1#v1.}; minor=${minor%%.*}
-  local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  local flags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    flags="$flags -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
-  done
-  echo "$flags"
-}
-
 build_kubernetes() {
   local out=$PARTS/kubernetes-$K8S
   [ -f "$out/.done" ] && return
   log "building Kubernetes $K8S (about 8 minutes the first time)"
-  local src=$BUILD/kubernetes-$K8S gomod
-  mkdir -p "$src" "$out"
-  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  # k8s.io/kubernetes replaces its staging modules with directories a module download does not have: replace
-  # each one it requires with its published version (v0.MINOR.PATCH) instead.
-  local staging="v0.${K8S#v1.}"
-  {
-    echo "module kforge.local/kubernetes-build"
-    echo
-    echo "go 1.26.0"
-    echo
-    echo "require k8s.io/kubernetes $K8S"
-    echo
-    echo "replace ("
-    sed -n '/^replace (/,/^)/s|^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*|\1|p' "$gomod" | while read -r m; do
-      if sed -n '/^require (/,/^)/p' "$gomod" | grep -q "^[[:space:]]*$m "; then echo "	$m => $m $staging"; fi
-    done
-    echo ")"
-    echo
-    echo "tool ("
-    for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do echo "	k8s.io/kubernetes/cmd/$c"; done
-    echo ")"
-  } > "$src/go.mod"
+  local src=$BUILD/kubernetes-$K8S c tools=()
+  mkdir -p "$out"
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do tools+=("k8s.io/kubernetes/cmd/$c"); done
+  kubernetes_module "$src" "$K8S" "${tools[@]}"
   (cd "$src" && go mod tidy >/dev/null 2>&1 || go mod tidy)
   (cd "$src" && go build -trimpath -ldflags "$(k8s_ldflags "$K8S")" -o "$out/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
@@ -122,38 +96,49 @@ debian_parts() {
   touch "$out/.done"
 }
 
-# oci_image NAME OUT APPLETS ENTRYPOINT: a single-layer OCI image (a tarball containerd imports) of Debian's
-# busybox-static with the given applets linked in /bin, running ENTRYPOINT with /bin/sh -c. Reproducible: fixed
-# mtimes, owners and order, so the same busybox gives the same digest.
+# mkoci: kforge's own OCI image writer (cmd/mkoci), built once per run.
+MKOCI=$BUILD/mkoci
+build_mkoci() { (cd "$(dirname "$0")/.." && go build -trimpath -o "$MKOCI" ./cmd/mkoci); }
+
+# oci_image NAME OUT ROOTFS ENTRYPOINT_JSON: a single-layer OCI image (a tarball containerd imports) of the
+# directory ROOTFS. Reproducible: the same files give the same digest.
 oci_image() {
+  local name=$1 out=$2 rootfs=$3 entry=$4
+  mkdir -p "$out"
+  printf '{"architecture": "%s", "images": [{"name": "%s", "layers": ["%s"], "env": ["PATH=/bin"], "entrypoint": %s}]}\n' \
+    "$(go env GOARCH)" "$name" "$rootfs" "$entry" > "$out/spec.json"
+  "$MKOCI" -o "$out/image.tar" "$out/spec.json"
+  touch "$out/.done"
+}
+
+# busybox_image NAME OUT APPLETS ENTRYPOINT: an image of Debian's busybox-static with the given applets linked in
+# /bin, running ENTRYPOINT with /bin/sh -c.
+busybox_image() {
   local name=$1 out=$2 applets=$3 entry=$4
   [ -f "$out/.done" ] && return
   log "building the image $name from busybox-static"
   local w=$BUILD/image-$(basename "$out")
-  rm -rf "$w"; mkdir -p "$w/deb" "$w/rootfs/bin" "$w/oci/blobs/sha256" "$out"
+  rm -rf "$w"; mkdir -p "$w/deb" "$w/rootfs/bin"
   (cd "$w" && apt-get -o APT::Sandbox::User=root download busybox-static >/dev/null)
   dpkg-deb -x "$w"/busybox-static_*.deb "$w/deb"
   cp "$w/deb/bin/busybox" "$w/rootfs/bin/busybox"
   for a in $applets; do ln -s busybox "$w/rootfs/bin/$a"; done
   mkdir -p "$w/rootfs/proc" "$w/rootfs/sys" "$w/rootfs/dev" "$w/rootfs/etc" "$w/rootfs/tmp"
-  tar -C "$w/rootfs" --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -cf "$w/layer.tar" .
-  gzip -n -9 -c "$w/layer.tar" > "$w/layer.tar.gz"
-  blob() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); cp "$1" "$w/oci/blobs/sha256/$d"; echo "$d"; }
-  local diff layer cfg man
-  diff=$(sha256sum "$w/layer.tar" | cut -d' ' -f1)
-  layer=$(blob "$w/layer.tar.gz")
-  printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/bin"],"Entrypoint":["/bin/sh","-c","%s"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$(go env GOARCH)" "$entry" "$diff" > "$w/config.json"
-  python3 -m json.tool "$w/config.json" >/dev/null 2>&1 || ! command -v python3 >/dev/null || { log "$name: image config is not JSON"; exit 1; }
-  cfg=$(blob "$w/config.json")
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
-    "$cfg" "$(stat -c %s "$w/config.json")" "$layer" "$(stat -c %s "$w/layer.tar.gz")" > "$w/manifest.json"
-  man=$(blob "$w/manifest.json")
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s"}}]}' \
-    "$man" "$(stat -c %s "$w/manifest.json")" "$name" > "$w/oci/index.json"
-  echo '{"imageLayoutVersion":"1.0.0"}' > "$w/oci/oci-layout"
-  tar -C "$w/oci" --mtime=@0 --sort=name -cf "$out/image.tar" .
-  touch "$out/.done"
+  oci_image "$name" "$out" "$w/rootfs" "$(printf '["/bin/sh", "-c", "%s"]' "$entry")"
+}
+
+# build_coredns: cluster DNS, CoreDNS built from the Go module proxy, as an image whose only file is the binary.
+build_coredns() {
+  local out=$PARTS/coredns-$COREDNS
+  [ -f "$out/.done" ] && return
+  log "building CoreDNS $COREDNS"
+  local src=$BUILD/coredns-$COREDNS
+  rm -rf "$src/rootfs"; mkdir -p "$src/rootfs" "$out"
+  printf 'module kforge.local/coredns-build\n\ngo 1.26.0\n\nrequire github.com/coredns/coredns %s\n\ntool github.com/coredns/coredns\n' "$COREDNS" > "$src/go.mod"
+  (cd "$src" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$src/rootfs/coredns" github.com/coredns/coredns)
+  "$src/rootfs/coredns" -version | grep -q "CoreDNS-${COREDNS#v}"
+  oci_image "$COREDNS_NAME" "$out" "$src/rootfs" '["/coredns"]'
 }
 
 # The sandbox ("pause") image: a shell that waits and exits on SIGTERM, as the real pause binary does (a sandbox
@@ -169,14 +154,17 @@ build_kubernetes
 build_etcd
 build_containerd
 debian_parts
-oci_image "$PAUSE_NAME" "$PARTS/image-pause" "sh sleep" "trap 'exit 0' TERM INT; sleep 2147483647 & wait"
-oci_image "$TESTBOX_NAME" "$PARTS/image-testbox" "$TESTBOX_APPLETS" "$TESTBOX_ENTRY"
+build_mkoci
+busybox_image "$PAUSE_NAME" "$PARTS/image-pause" "sh sleep" "trap 'exit 0' TERM INT; sleep 2147483647 & wait"
+busybox_image "$TESTBOX_NAME" "$PARTS/image-testbox" "$TESTBOX_APPLETS" "$TESTBOX_ENTRY"
+build_coredns
 
 log "assembling $SET"
 tmp=$SET.tmp
 rm -rf "$tmp"; mkdir -p "$tmp/bin" "$tmp/cni" "$tmp/images"
 cp "$PARTS/image-pause/image.tar" "$tmp/images/pause.tar"
 cp "$PARTS/image-testbox/image.tar" "$tmp/images/testbox.tar"
+cp "$PARTS/coredns-$COREDNS/image.tar" "$tmp/images/coredns.tar"
 cp "$PARTS/kubernetes-$K8S"/kube* "$tmp/bin/"
 cp "$PARTS/etcd-$ETCD"/etcd* "$tmp/bin/"
 cp "$PARTS/containerd-$CONTAINERD"/{containerd,containerd-shim-runc-v2,ctr} "$tmp/bin/"
@@ -184,8 +172,8 @@ debian=$PARTS/debian-$(dpkg --print-architecture)
 cp "$debian/runc" "$tmp/bin/"
 cp "$debian"/cni/* "$tmp/cni/"
 {
-  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s", "pause_image": "%s",\n' "$K8S" "$ETCD" "$CONTAINERD" "$PAUSE_NAME"
-  printf '  "images": [\n    {"name": "%s", "path": "images/pause.tar"},\n    {"name": "%s", "path": "images/testbox.tar"}\n  ],\n  "files": [\n' "$PAUSE_NAME" "$TESTBOX_NAME"
+  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s", "pause_image": "%s", "dns_image": "%s",\n' "$K8S" "$ETCD" "$CONTAINERD" "$PAUSE_NAME" "$COREDNS_NAME"
+  printf '  "images": [\n    {"name": "%s", "path": "images/pause.tar"},\n    {"name": "%s", "path": "images/testbox.tar"},\n    {"name": "%s", "path": "images/coredns.tar"}\n  ],\n  "files": [\n' "$PAUSE_NAME" "$TESTBOX_NAME" "$COREDNS_NAME"
   first=1
   for f in $(cd "$tmp" && find bin cni images -type f | sort); do
     [ $first = 1 ] || printf ',\n'; first=0
