@@ -115,8 +115,7 @@ func labRows(t *testing.T, bin string) []Row {
 	write := func(n int) {
 		blocks := strings.Split(lab.HostsHCL(l), "\nhost ")[1:]
 		src := fmt.Sprintf("cluster \"bench\" {\n  pod_cidr     = \"198.19.0.0/17\"\n  service_cidr = \"198.19.128.0/20\"\n"+
-			"  kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }\n"+
-			"  kube_proxy {\n    conntrack_max_per_core = 0\n  }\n}\n\nartifacts {\n  source = \"local\"\n  dir    = %q\n}\n", set)
+			"  %s\n}\n\nartifacts {\n  source = \"local\"\n  dir    = %q\n}\n", labtest.ClusterSettings, set)
 		for _, b := range blocks[:n] {
 			src += "\nhost " + b
 		}

@@ -122,3 +122,21 @@ type Routes struct{ Routes []Route }
 
 // Route sends a pod CIDR to the node that has it.
 type Route struct{ Destination, Via string }
+
+// ObjectsScript is what the script applying kforge's API objects needs.
+type ObjectsScript struct {
+	Files []string // the manifests to apply
+	Off   []string // the add-ons turned off, whose objects are deleted
+}
+
+// DNS is what the cluster DNS add-on needs.
+type DNS struct {
+	Domain    string
+	ClusterIP string
+	Image     string
+	Replicas  int
+	// MinDomains is how many nodes the replicas spread over at least: min(replicas, nodes it may run on).
+	MinDomains int
+	// Forward is what CoreDNS forwards other names to ("/etc/resolv.conf" or resolvers); "" forwards nothing.
+	Forward string
+}

@@ -395,9 +395,7 @@ func TestComponentsOnALab(t *testing.T) {
 	clean(t, l)
 	set := labtest.ArtifactSet(t)
 	cleanComponents(t, l)
-	// Lab hosts are containers whose root lacks CAP_SYS_RESOURCE: containerd must not lower OOM scores.
-	// nor may kube-proxy resize the kernel's conntrack table.
-	extra := "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }\n  kube_proxy {\n    conntrack_max_per_core = 0\n  }"
+	extra := labtest.ClusterSettings
 	artifacts := "\nartifacts {\n  source = \"local\"\n  dir    = \"" + set + "\"\n}\n"
 	dir := labConfigFull(t, l, extra, artifacts)
 	r := kforge(t, nil, "", "-c", dir, "plan")
@@ -405,8 +403,9 @@ func TestComponentsOnALab(t *testing.T) {
 		strings.Count(r.stdout, "~   unit containerd.service  (enable, start)") != 3 {
 		t.Fatalf("plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	// apply waits for every node to be Ready.
-	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 || !strings.Contains(r.stdout, "All 3 nodes are Ready") {
+	// apply waits for every node to be Ready, then for cluster DNS.
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 || !strings.Contains(r.stdout, "All 3 nodes are Ready") ||
+		!strings.Contains(r.stdout, "Cluster DNS is available: 2 replicas") {
 		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	ctl := "/usr/local/bin/etcdctl --endpoints=https://" + l.Hosts[0].Address.String() + ":2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
@@ -467,7 +466,8 @@ func TestComponentsOnALab(t *testing.T) {
 	} else {
 		t.Logf("pod to Service: hello reached the kubernetes Service at 198.19.128.1:443 (kube-proxy)")
 	}
-	onHost(t, l, 0, kubectl+"delete pod hello server --now --wait=true")
+	clusterDNS(t, l)
+	onHost(t, l, 0, kubectl+"delete pod hello server --now --wait=true; "+kubectl+"delete service server")
 	for i := range l.Hosts[:clusterHosts] {
 		// kube-proxy programs the kubernetes Service's address into every node's iptables.
 		svc := onHost(t, l, i, "iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -c 'default/kubernetes:https' || true")
@@ -506,6 +506,7 @@ func TestComponentsOnALab(t *testing.T) {
 	}
 
 	addAndRemoveAWorker(t, l, dir, extra, artifacts)
+	dnsOff(t, l, dir, extra, artifacts)
 	if r := kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve"); r.code != 0 {
 		t.Fatalf("destroy: %s%s", r.stdout, r.stderr)
 	}
@@ -557,6 +558,8 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: `+name+`
+  labels:
+    app: `+name+`
 spec:
   nodeName: `+node+`
   containers:
@@ -571,6 +574,95 @@ EOF`)
 	}
 	t.Errorf("pod %s on %s is not running:\n%s", name, node, onHost(t, l, 0, kubectl+"describe pod "+name+" | tail -15"))
 	return ""
+}
+
+// clusterDNS: CoreDNS runs its 2 replicas on two nodes; pod hello resolves the kubernetes Service's name and
+// that of a Service in front of pod server (and fetches from it by its short name, through the search path);
+// a CoreDNS pod killed is replaced, and names resolve again.
+func clusterDNS(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	const dnsPods = "-n kube-system get pods -l k8s-app=kube-dns -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'"
+	pods := onHost(t, l, 0, kubectl+dnsPods)
+	nodes := map[string]bool{}
+	for _, line := range strings.Split(pods, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[2] == "True" {
+			nodes[f[1]] = true
+		}
+	}
+	if len(nodes) != 2 {
+		t.Errorf("CoreDNS pods, want 2 ready on two nodes:\n%s", pods)
+	}
+	if got := onHost(t, l, 0, kubectl+"-n kube-system get service kube-dns -o jsonpath={.spec.clusterIP}"); got != "198.19.128.10" {
+		t.Errorf("kube-dns Service at %q, want 198.19.128.10 (the tenth of service_cidr)", got)
+	}
+	// resolve prints the addresses nslookup found for name (those after its "Name:" line), or its output.
+	resolve := func(name string) string {
+		out := onHost(t, l, 0, kubectl+"exec hello -- nslookup "+name+" 2>&1 || true")
+		if _, after, ok := strings.Cut(out, "Name:"); ok {
+			return strings.Join(regexp.MustCompile(`Address:\s*(\S+)`).FindAllString(after, -1), " ")
+		}
+		return out
+	}
+	if got := resolve("kubernetes.default.svc.cluster.local"); got != "Address: 198.19.128.1" {
+		t.Errorf("kubernetes.default.svc.cluster.local from pod hello: %q", got)
+	}
+	onHost(t, l, 0, kubectl+"expose pod server --port=8080")
+	svc := onHost(t, l, 0, kubectl+"get service server -o jsonpath={.spec.clusterIP}")
+	if got := resolve("server.default.svc.cluster.local"); got != "Address: "+svc {
+		t.Errorf("server.default.svc.cluster.local from pod hello: %q, want the Service's %s", got, svc)
+	}
+	fetch := ""
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if fetch = onHost(t, l, 0, kubectl+"exec hello -- wget -q -O - http://server:8080/ 2>&1 || true"); fetch == "server" {
+			break
+		}
+	}
+	if fetch != "server" {
+		t.Errorf("http://server:8080/ from pod hello: %q", fetch)
+	} else {
+		t.Logf("cluster DNS: pod hello resolved kubernetes.default and server.default.svc.cluster.local (%s) and fetched http://server:8080/", svc)
+	}
+
+	// A CoreDNS pod killed: the Deployment replaces it, and names resolve through the new one.
+	victim := strings.Fields(pods)[0]
+	onHost(t, l, 0, kubectl+"-n kube-system delete pod "+victim+" --wait=true")
+	healed := ""
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		healed = onHost(t, l, 0, kubectl+dnsPods)
+		if strings.Count(healed, " True") == 2 && !strings.Contains(healed, victim) {
+			break
+		}
+	}
+	if strings.Count(healed, " True") != 2 || strings.Contains(healed, victim) ||
+		onHost(t, l, 0, kubectl+"-n kube-system get deployment coredns -o jsonpath={.status.availableReplicas}") != "2" {
+		t.Errorf("after deleting CoreDNS pod %s, want 2 other pods ready:\n%s", victim, healed)
+	} else if got := resolve("kubernetes.default.svc.cluster.local"); got != "Address: 198.19.128.1" {
+		t.Errorf("after CoreDNS pod %s was replaced: %q", victim, got)
+	} else {
+		t.Logf("cluster DNS healed: CoreDNS pod %s deleted, replaced:\n%s", victim, healed)
+	}
+}
+
+// dnsOff: cluster DNS turned off, the plan removes its manifest and changes the script that applies the
+// objects; apply deletes the add-on's objects; a second plan is empty.
+func dnsOff(t *testing.T, l *lab.Lab, dir, extra, artifacts string) {
+	t.Helper()
+	writeLabConfig(t, dir, l, 3, strings.Replace(extra, "upstream = []", "enabled = false", 1), artifacts)
+	r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
+	cp := planChanges(r.stdout)[l.Hosts[0].Name]
+	if r.code != 2 || !slices.Contains(cp, "-   file /etc/kubernetes/kforge/addons/dns.yaml  (no longer in the configuration)") ||
+		!slices.Contains(cp, "~   file /etc/kubernetes/kforge/apply-objects.sh  (content changed)") {
+		t.Fatalf("plan with dns off: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 || strings.Contains(r.stdout, "Cluster DNS is available") {
+		t.Fatalf("apply with dns off: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := onHost(t, l, 0, kubectl+"get deployments,services,configmaps,serviceaccounts,clusterroles,clusterrolebindings -A -l kforge.io/addon=dns -o name"); got != "" {
+		t.Errorf("left with dns off: %s", got)
+	}
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("plan after dns off: exit %d\n%s", r.code, r.stdout)
+	}
 }
 
 // planChanges are a plan's change lines under each host's heading, in order.
@@ -713,7 +805,7 @@ func TestHAControlPlaneOnALab(t *testing.T) {
 		blocks[i] = strings.Replace(blocks[i], `roles   = ["worker"]`, `roles   = ["control-plane", "etcd"]`, 1)
 	}
 	src := fmt.Sprintf("cluster \"ha\" {\n  pod_cidr     = \"198.19.0.0/17\"\n  service_cidr = \"198.19.128.0/20\"\n  api_endpoint = %q\n  %s\n}\n\nartifacts {\n  source = \"local\"\n  dir    = %q\n}\n\n%s",
-		endpoint, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  containerd {\n    restrict_oom_score_adj = true\n  }\n  kube_proxy {\n    conntrack_max_per_core = 0\n  }",
+		endpoint, labtest.ClusterSettings,
 		set, strings.Join(blocks, "\n"))
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(src), 0o644); err != nil {

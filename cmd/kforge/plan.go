@@ -528,8 +528,23 @@ func (s *session) waitReady(ctx context.Context) error {
 	if err := ready.Wait(ctx, cp, s.runners, nodes, nodesReadyTimeout, 2*time.Second); err != nil {
 		return err
 	}
-	return s.view.NodesReady(len(nodes), time.Since(start))
+	if err := s.view.NodesReady(len(nodes), time.Since(start)); err != nil || !s.cluster.DNS.Enabled {
+		return err
+	}
+	start = time.Now()
+	n, err := ready.WaitAvailable(ctx, cp, dnsDeployment, dnsAvailableTimeout, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	return s.view.AddonAvailable("dns", n, time.Since(start))
 }
+
+// dnsDeployment is the cluster DNS add-on's Deployment (templates/files/coredns.yaml.tmpl).
+var dnsDeployment = ready.Deployment{Namespace: "kube-system", Name: "coredns", Selector: "k8s-app=kube-dns"}
+
+// dnsAvailableTimeout bounds the wait for cluster DNS once the nodes are Ready: its image is imported or pulled,
+// and CoreDNS is ready seconds after it starts.
+const dnsAvailableTimeout = 3 * time.Minute
 
 func readPlan(file string) (*plan.Plan, error) {
 	data, err := os.ReadFile(file)

@@ -1,6 +1,7 @@
 # A cluster on kforge's own lab hosts: `make demo` brings up a 3-host lab named "demo", builds the artifacts and
 # applies this configuration. Lab hosts are containers (systemd-nspawn) on a cgroup v1 machine, which is why
-# the kubelet, containerd and kube-proxy are told to live with what containers cannot change.
+# the kubelet, containerd and kube-proxy are told to live with what containers cannot change, and cluster DNS
+# that the lab has no resolvers.
 
 variable "lab" {
   type    = string
@@ -10,7 +11,7 @@ variable "lab" {
 variable "artifacts" {
   type        = string
   description = "The artifact set make artifacts builds (scripts/build-artifacts.sh --print-set says where)."
-  default     = "/var/cache/kforge/artifacts/k8s-v1.37.2-etcd-v3.7.3-containerd-v2.4.2-4"
+  default     = "/var/cache/kforge/artifacts/k8s-v1.37.2-etcd-v3.7.3-containerd-v2.4.2-5"
 }
 
 cluster "demo" {
@@ -28,6 +29,11 @@ cluster "demo" {
 
   kube_proxy {
     conntrack_max_per_core = 0
+  }
+
+  # The lab has no DNS server to forward to: cluster DNS answers the cluster's names only.
+  dns {
+    upstream = []
   }
 }
 

@@ -22,6 +22,8 @@ type Manifest struct {
 	Containerd string `json:"containerd"`
 	// PauseImage names the sandbox image: one of Images (or, in sets without Images, the one in images/pause.tar).
 	PauseImage string `json:"pause_image,omitempty"`
+	// DNSImage names the cluster DNS (CoreDNS) image: one of Images; empty in sets that ship none (downloads).
+	DNSImage string `json:"dns_image,omitempty"`
 	// Images are container image tarballs (OCI layout) that nodes import into containerd.
 	Images []Image `json:"images,omitempty"`
 	Files  []File  `json:"files"`

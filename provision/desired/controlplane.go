@@ -81,7 +81,7 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 			out[h.Name] = append(out[h.Name], bin, unitFile,
 				resource.Resource{Kind: resource.Unit, Name: comp.name + ".service", Enabled: true, Active: true, Health: comp.health})
 		}
-		objects, err := apiObjects(c, podCIDRs)
+		objects, err := apiObjects(c, set, podCIDRs)
 		if err != nil {
 			return err
 		}
@@ -91,8 +91,10 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 }
 
 // apiObjects are the API objects kforge manages, applied on every control-plane host by a oneshot unit after the
-// API server is ready (server-side apply: the same objects from every host agree), re-run when they change.
-func apiObjects(c *config.Cluster, podCIDRs map[string]netip.Prefix) ([]resource.Resource, error) {
+// API server is ready (server-side apply: the same objects from every host agree), re-run when they change: its
+// own objects and the add-ons' manifests. The script names every manifest and every add-on turned off, so that
+// turning one on or off changes the script and re-runs the unit.
+func apiObjects(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefix) ([]resource.Resource, error) {
 	const unitID = "unit:kforge-objects.service"
 	var nodes []templates.Node
 	for _, h := range c.Hosts {
@@ -108,19 +110,39 @@ func apiObjects(c *config.Cluster, podCIDRs map[string]netip.Prefix) ([]resource
 	if err != nil {
 		return nil, err
 	}
-	script, err := templates.Render("kforge-objects.sh", nil)
+	add, err := addons(c, set)
+	if err != nil {
+		return nil, err
+	}
+	const objectsFile = "/etc/kubernetes/kforge/objects.yaml"
+	data := templates.ObjectsScript{Files: []string{objectsFile}}
+	var addonFiles []resource.Resource
+	for _, a := range add {
+		if a.manifest == nil {
+			data.Off = append(data.Off, a.name)
+			continue
+		}
+		f := file(a.File(), a.manifest, 0o644, false, "")
+		f.Diffable, f.Restarts = true, []string{unitID}
+		addonFiles = append(addonFiles, f)
+		data.Files = append(data.Files, a.File())
+	}
+	script, err := templates.Render("kforge-objects.sh", data)
 	if err != nil {
 		return nil, err
 	}
 	scriptFile := file("/etc/kubernetes/kforge/apply-objects.sh", script, 0o755, false, "")
 	scriptFile.Diffable, scriptFile.Restarts = true, []string{unitID}
-	objFile := file("/etc/kubernetes/kforge/objects.yaml", objects, 0o644, false, "")
+	objFile := file(objectsFile, objects, 0o644, false, "")
 	objFile.Diffable, objFile.Restarts = true, []string{unitID}
 	unitFile := file("/etc/systemd/system/kforge-objects.service", unit, 0o644, false, "")
 	unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
-	return []resource.Resource{dir("/etc/kubernetes/kforge", 0o755), objFile, scriptFile, unitFile,
-		{Kind: resource.Unit, Name: "kforge-objects.service", Enabled: true, Active: true,
-			Health: kubectlAdmin + "get clusterrolebinding kforge:apiserver-kubelet-api"}}, nil
+	out := []resource.Resource{dir("/etc/kubernetes/kforge", 0o755), objFile}
+	if len(addonFiles) > 0 {
+		out = append(append(out, dir(AddonsDir, 0o755)), addonFiles...)
+	}
+	return append(out, scriptFile, unitFile, resource.Resource{Kind: resource.Unit, Name: "kforge-objects.service", Enabled: true, Active: true,
+		Health: kubectlAdmin + "get clusterrolebinding kforge:apiserver-kubelet-api"}), nil
 }
 
 // flags turns extra_args into sorted --name=value flags.

@@ -154,7 +154,7 @@ func TestAPIObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := apiObjects(c, cidrs)
+	rs, err := apiObjects(c, localSet(t), cidrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,22 +182,29 @@ func TestAPIObjects(t *testing.T) {
 // TestImageImports: every image tarball of a set lands on the node and is imported by one unit, whose health
 // check wants every image; a set without images (downloads: nodes pull) imports nothing.
 func TestImageImports(t *testing.T) {
-	load := func(manifest string) *artifacts.Set {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		set, err := artifacts.Load(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return set
-	}
+	load := func(manifest string) *artifacts.Set { return loadSet(t, manifest) }
+	c := haCluster(t)
 	sum := strings.Repeat("ab", 32)
-	set := load(`{"pause_image": "example.test/pause:1", "images": [{"name": "example.test/pause:1", "path": "images/pause.tar"},
+	set := load(`{"pause_image": "example.test/pause:1", "dns_image": "example.test/dns:3", "images": [{"name": "example.test/pause:1", "path": "images/pause.tar"},
+	  {"name": "example.test/box:2", "path": "images/box.tar"}, {"name": "example.test/dns:3", "path": "images/dns.tar"}],
+	  "files": [{"path": "images/pause.tar", "sha256": "` + sum + `", "size": 10}, {"path": "images/box.tar", "sha256": "` + sum + `", "size": 20},
+	  {"path": "images/dns.tar", "sha256": "` + sum + `", "size": 30}]}`)
+	// The DNS image is imported only while cluster DNS is on and no other image is configured.
+	for _, dns := range []config.DNS{{Enabled: true, Image: "registry.example/dns:4"}, {Enabled: false}} {
+		c.DNS = dns
+		rs, err := imageImports(c, set)
+		if err != nil || strings.Contains(paths(rs), "dns.tar") || !strings.Contains(paths(rs), "box.tar") {
+			t.Errorf("dns %+v: %v\n%s", dns, err, paths(rs))
+		}
+	}
+	c.DNS = config.DNS{Enabled: true}
+	if rs, err := imageImports(c, set); err != nil || !strings.Contains(paths(rs), "/var/lib/kforge/images/dns.tar") {
+		t.Errorf("dns on: %v\n%s", err, paths(rs))
+	}
+	set = load(`{"pause_image": "example.test/pause:1", "images": [{"name": "example.test/pause:1", "path": "images/pause.tar"},
 	  {"name": "example.test/box:2", "path": "images/box.tar"}],
 	  "files": [{"path": "images/pause.tar", "sha256": "` + sum + `", "size": 10}, {"path": "images/box.tar", "sha256": "` + sum + `", "size": 20}]}`)
-	rs, err := imageImports(set)
+	rs, err := imageImports(c, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,10 +235,100 @@ func TestImageImports(t *testing.T) {
 	}
 	// A set from before the images list: its pause image.
 	old := load(`{"pause_image": "example.test/pause:1", "files": [{"path": "images/pause.tar", "sha256": "` + sum + `", "size": 10}]}`)
-	if rs, err := imageImports(old); err != nil || len(rs) != 5 {
+	if rs, err := imageImports(c, old); err != nil || len(rs) != 5 {
 		t.Errorf("pause-only set: %d resources, %v", len(rs), err)
 	}
-	if rs, err := imageImports(load(`{"files": []}`)); err != nil || len(rs) != 0 {
+	if rs, err := imageImports(c, load(`{"files": []}`)); err != nil || len(rs) != 0 {
 		t.Errorf("set without images: %v, %v", rs, err)
+	}
+}
+
+// loadSet loads an artifact set made of manifest alone.
+func loadSet(t *testing.T, manifest string) *artifacts.Set {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := artifacts.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// localSet is a set of local artifacts as make artifacts writes: it ships a DNS image.
+func localSet(t *testing.T) *artifacts.Set {
+	return loadSet(t, `{"kubernetes": "v1.37.2", "pause_image": "kforge.local/pause:3.10.2", "dns_image": "kforge.local/coredns:v1.14.6",
+	  "images": [{"name": "kforge.local/pause:3.10.2", "path": "images/pause.tar"}, {"name": "kforge.local/coredns:v1.14.6", "path": "images/coredns.tar"}],
+	  "files": []}`)
+}
+
+// TestDNSAddon: with cluster DNS on, every control-plane host gets CoreDNS' manifest (a golden file shows it
+// whole) and the script applies it; turned off, the manifest goes and the script deletes the add-on's objects.
+// The image is the configuration's, else the set's, else the official one; a local set without one is refused.
+func TestDNSAddon(t *testing.T) {
+	c := haCluster(t)
+	cidrs, err := AssignPodCIDRs(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func(c *config.Cluster, set *artifacts.Set) map[string]string {
+		t.Helper()
+		rs, err := apiObjects(c, set, cidrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range rs {
+			if r.Kind == resource.File {
+				out[r.Name] = string(r.Content)
+				if r.Diffable != true || len(r.Restarts) != 1 || r.Restarts[0] != "unit:kforge-objects.service" {
+					t.Errorf("%s: diffable %v, restarts %v", r.Name, r.Diffable, r.Restarts)
+				}
+			}
+		}
+		return out
+	}
+	on := files(c, localSet(t))
+	manifest, script := on[AddonsDir+"/dns.yaml"], on["/etc/kubernetes/kforge/apply-objects.sh"]
+	golden.Check(t, "testdata/coredns-ha.yaml", manifest)
+	for _, want := range []string{"clusterIP: 198.18.128.10\n", "kubernetes cluster.local in-addr.arpa ip6.arpa {", "replicas: 2\n",
+		`image: "kforge.local/coredns:v1.14.6"`, "forward . /etc/resolv.conf {"} {
+		if !strings.Contains(manifest, want) {
+			t.Errorf("dns.yaml lacks %q", want)
+		}
+	}
+	if !strings.Contains(script, "-f /etc/kubernetes/kforge/objects.yaml -f "+AddonsDir+"/dns.yaml -o name") || strings.Contains(script, "delete --all-namespaces") {
+		t.Errorf("apply-objects.sh with DNS on:\n%s", script)
+	}
+
+	// 7 replicas spread over the 5 nodes CoreDNS may run on (worker-3's taint it does not tolerate).
+	c.DNS = config.DNS{Enabled: true, Replicas: 7, Image: "registry.example/coredns:1", Upstream: []string{"198.18.0.1", "198.18.0.2:5353"}}
+	custom := files(c, loadSet(t, `{"files": []}`))[AddonsDir+"/dns.yaml"]
+	for _, want := range []string{"replicas: 7\n", "minDomains: 5\n", `image: "registry.example/coredns:1"`, "forward . 198.18.0.1 198.18.0.2:5353 {"} {
+		if !strings.Contains(custom, want) {
+			t.Errorf("dns.yaml with dns %+v lacks %q", c.DNS, want)
+		}
+	}
+	c.DNS = config.DNS{Enabled: true, Replicas: 2, Upstream: []string{}}
+	if got := files(c, loadSet(t, `{"files": []}`))[AddonsDir+"/dns.yaml"]; strings.Contains(got, "forward") || !strings.Contains(got, `image: "`+OfficialDNSImage+`"`) {
+		t.Errorf("dns.yaml without upstreams, from downloads:\n%s", got)
+	}
+
+	c.DNS = config.DNS{Enabled: false}
+	off := files(c, localSet(t))
+	if _, ok := off[AddonsDir+"/dns.yaml"]; ok {
+		t.Error("dns.yaml placed with DNS off")
+	}
+	if s := off["/etc/kubernetes/kforge/apply-objects.sh"]; !strings.Contains(s, "-f /etc/kubernetes/kforge/objects.yaml -o name") ||
+		!strings.Contains(s, "-l app.kubernetes.io/managed-by=kforge,kforge.io/addon=dns") {
+		t.Errorf("apply-objects.sh with DNS off:\n%s", s)
+	}
+
+	c.DNS = config.DNS{Enabled: true, Replicas: 2}
+	noDNS := loadSet(t, `{"pause_image": "kforge.local/pause:3.10.2", "images": [{"name": "kforge.local/pause:3.10.2", "path": "images/pause.tar"}], "files": []}`)
+	if _, err := apiObjects(c, noDNS, cidrs); err == nil || !strings.Contains(err.Error(), "no DNS image") {
+		t.Errorf("local set without a DNS image: %v", err)
 	}
 }

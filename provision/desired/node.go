@@ -29,7 +29,7 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		return err
 	}
 	version := set.Manifest.Kubernetes
-	images, err := imageImports(set)
+	images, err := imageImports(c, set)
 	if err != nil {
 		return err
 	}
@@ -88,8 +88,9 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 
 // imageImports places the set's image tarballs on a node and imports them into containerd's k8s.io namespace
 // (the kubelet's), before the kubelet starts: the sandbox image must be there, since lab hosts and airgapped
-// sites reach no registry. A set without images (downloads) has nothing to import: nodes pull.
-func imageImports(set *artifacts.Set) ([]resource.Resource, error) {
+// sites reach no registry. A set without images (downloads) has nothing to import: nodes pull. The set's DNS
+// image goes only where it is used: with cluster DNS on and no other image configured.
+func imageImports(c *config.Cluster, set *artifacts.Set) ([]resource.Resource, error) {
 	images := set.Manifest.ImageTarballs()
 	if len(images) == 0 {
 		return nil, nil
@@ -97,6 +98,9 @@ func imageImports(set *artifacts.Set) ([]resource.Resource, error) {
 	out := []resource.Resource{dir("/var/lib/kforge", 0o755), dir(imagesDir, 0o755)}
 	var tarballs, checks []string
 	for _, img := range images {
+		if img.Name == set.Manifest.DNSImage && (!c.DNS.Enabled || c.DNS.Image != "") {
+			continue
+		}
 		dest := path.Join(imagesDir, path.Base(img.Path))
 		tarball, err := set.Binary(img.Path, dest, img.Name)
 		if err != nil {

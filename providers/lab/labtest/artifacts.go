@@ -28,3 +28,19 @@ func ArtifactSet(t testing.TB) string {
 	}
 	return dir
 }
+
+// ClusterSettings go inside the cluster block of a lab cluster that runs Kubernetes, as in examples/lab: lab
+// hosts are containers on a cgroup v1 machine, whose root may not lower OOM scores nor resize the conntrack
+// table, and the lab has no DNS, so cluster DNS answers cluster names only.
+const ClusterSettings = `kubelet {
+    fail_cgroup_v1 = false
+  }
+  containerd {
+    restrict_oom_score_adj = true
+  }
+  kube_proxy {
+    conntrack_max_per_core = 0
+  }
+  dns {
+    upstream = []
+  }`

@@ -19,6 +19,9 @@ type Plan interface {
 	Applied(s plan.Summary, took time.Duration) error
 	// NodesReady says that every node turned Ready after the apply, and how long that took.
 	NodesReady(nodes int, took time.Duration) error
+	// AddonAvailable says that an add-on's replicas (of its kforge.io/addon name) are all available after the
+	// apply, and how long that took.
+	AddonAvailable(addon string, replicas int, took time.Duration) error
 	Warn(host, msg string)
 }
 
@@ -107,6 +110,18 @@ func (v *PlanHuman) NodesReady(nodes int, took time.Duration) error {
 	return err
 }
 
+// addonTitles are the add-ons' names in sentences.
+var addonTitles = map[string]string{"dns": "Cluster DNS"}
+
+func (v *PlanHuman) AddonAvailable(addon string, replicas int, took time.Duration) error {
+	title := addonTitles[addon]
+	if title == "" {
+		title = "Add-on " + addon
+	}
+	_, err := fmt.Fprintf(v.Out, "%s is available: %d replicas (waited %.1fs).\n", title, replicas, took.Seconds())
+	return err
+}
+
 func (v *PlanHuman) Warn(host, msg string) { fmt.Fprintf(v.Err, "Warning: host %s: %s\n", host, msg) }
 
 // PlanJSON prints the plan as one JSON document; for apply (Stream) everything, the plan included, is one JSON
@@ -149,6 +164,12 @@ func (v *PlanJSON) Applied(s plan.Summary, took time.Duration) error {
 
 func (v *PlanJSON) NodesReady(nodes int, took time.Duration) error {
 	b, _ := json.Marshal(map[string]any{"type": "nodes_ready", "nodes": nodes, "seconds": took.Seconds()})
+	_, err := fmt.Fprintf(v.Out, "%s\n", b)
+	return err
+}
+
+func (v *PlanJSON) AddonAvailable(addon string, replicas int, took time.Duration) error {
+	b, _ := json.Marshal(map[string]any{"type": "addon_available", "addon": addon, "replicas": replicas, "seconds": took.Seconds()})
 	_, err := fmt.Fprintf(v.Out, "%s\n", b)
 	return err
 }

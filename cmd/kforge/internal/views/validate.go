@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/config/netcalc"
 )
 
 // Validate shows the outcome of `kforge validate`: the diagnostics and, when the configuration is valid, a
@@ -69,6 +70,7 @@ func (v *ValidateHuman) Result(r ValidateResult) error {
 		fmt.Fprintf(&b, "  %-14s      %s\n", "api endpoint", s.APIEndpoint)
 	}
 	fmt.Fprintf(&b, "  %-14s      pods %s, services %s\n", "networks", s.PodCIDR, s.ServiceCIDR)
+	fmt.Fprintf(&b, "  %-14s      %s\n", "cluster dns", dnsLine(s.DNS))
 	for _, p := range s.Providers {
 		fmt.Fprintf(&b, "  %-14s      %s (its hosts are looked up when planning)\n", "provider", p)
 	}
@@ -117,6 +119,18 @@ type ClusterSummary struct {
 	PodCIDR           string        `json:"pod_cidr"`
 	ServiceCIDR       string        `json:"service_cidr"`
 	Providers         []string      `json:"providers,omitempty"`
+	DNS               DNSSummary    `json:"dns"`
+}
+
+// DNSSummary is the cluster DNS add-on as configured.
+type DNSSummary struct {
+	Enabled  bool   `json:"enabled"`
+	Replicas int    `json:"replicas,omitempty"`
+	Address  string `json:"address,omitempty"` // the kube-dns Service's address
+	// Upstream are the resolvers it forwards other names to; absent means each node's, empty none.
+	Upstream []string `json:"upstream,omitempty"`
+	// ClusterNamesOnly says that it forwards nothing (upstream = []).
+	ClusterNamesOnly bool `json:"cluster_names_only,omitempty"`
 }
 
 // RoleSummary lists the hosts that have a role.
@@ -142,7 +156,28 @@ func Summarize(c *config.Cluster) ClusterSummary {
 	for _, p := range c.Providers {
 		s.Providers = append(s.Providers, p.Name)
 	}
+	if d := c.DNS; d.Enabled {
+		s.DNS = DNSSummary{Enabled: true, Replicas: d.Replicas, Upstream: d.Upstream, ClusterNamesOnly: d.Upstream != nil && len(d.Upstream) == 0}
+		if ip, err := netcalc.Host(c.ServiceCIDR, 10); err == nil {
+			s.DNS.Address = ip.String()
+		}
+	}
 	return s
+}
+
+// dnsLine describes cluster DNS in a sentence.
+func dnsLine(d DNSSummary) string {
+	if !d.Enabled {
+		return "off"
+	}
+	to := "each node's resolvers"
+	switch {
+	case d.ClusterNamesOnly:
+		to = "nothing (cluster names only)"
+	case len(d.Upstream) > 0:
+		to = strings.Join(d.Upstream, ", ")
+	}
+	return fmt.Sprintf("CoreDNS at %s, %s, forwarding to %s", d.Address, plural(d.Replicas, "replica"), to)
 }
 
 func writeJSON(w io.Writer, v any) error {
