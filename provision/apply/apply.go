@@ -319,7 +319,12 @@ func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.R
 		case resource.Unit:
 			return run("stop "+c.Name, "systemctl disable --now -- "+q(c.Name))
 		case DataKind:
-			return run("purge "+c.Name, "rm -rf -- "+q(c.Name))
+			// The kubelet's pod volumes (tmpfs, bind mounts) stay mounted after it stops: unmount what is mounted
+			// beneath first, deepest first (lazily if busy), so that rm deletes data rather than failing on a
+			// mount point, and never crosses into a file system that is not the directory's.
+			return run("purge "+c.Name, "d="+q(c.Name)+"\n"+
+				`awk -v d="$d" 'index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do umount -- "$m" 2>/dev/null || umount -l -- "$m"; done`+"\n"+
+				`rm -rf --one-file-system -- "$d"`)
 		}
 		return nil // a sysctl or module keeps its value; its drop-in file is a file resource of its own
 	case plan.Restart:
