@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/kforge
 EXAMPLES := $(sort $(dir $(wildcard examples/*/*.hcl)))
 
-.PHONY: all deps build demo demo-down test lint fmt fmt-check vet staticcheck unit fuzz bench artifacts clean
+.PHONY: all deps build demo demo-down test lint fmt fmt-check vet staticcheck unit fuzz bench artifacts conformance clean
 
 all: build
 
@@ -76,6 +76,13 @@ bench: deps artifacts
 # manifest of sha256 sums, in /var/cache/kforge/artifacts (cached by version: a second run takes seconds).
 artifacts: deps
 	scripts/build-artifacts.sh
+
+# The upstream Kubernetes conformance suite against a 3-node cluster on lab hosts (test/conformance/run.sh), from
+# nothing: e2e.test, its images and the artifacts built here (cached), lab up, kforge apply, the suite, teardown.
+# Needs root (lab hosts, the image build) and hours; not part of make test. Results: test/conformance/results/.
+# FOCUS=REGEX runs some specs only, E2E_PARALLEL=N sets ginkgo's processes (default 4).
+conformance:
+	test/conformance/run.sh
 
 clean:
 	rm -rf bin
