@@ -52,7 +52,7 @@ lint: vet staticcheck
 
 # The tests with -race; the end-to-end scenario's log (nodes Ready, pod checks) is shown before the summary.
 unit:
-	scripts/test.sh -race -count=1 ./...
+	scripts/test.sh -race -count=1 -timeout 60m ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
