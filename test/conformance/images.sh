@@ -371,7 +371,7 @@ EOF
   chmod 755 "$1"
 }
 
-# busybox: Debian's busybox-static, every applet linked by busybox itself, root and nobody.
+# busybox: Debian's busybox-static, every applet linked by busybox itself and in /bin, root and nobody.
 build_busybox() {
   local out=$1 r=$1/rootfs
   apt_lists
@@ -380,6 +380,8 @@ build_busybox() {
   dpkg-deb -x "$out"/deb/busybox-static_*.deb "$out/deb/x"
   cp "$out/deb/x/bin/busybox" "$r/bin/busybox"
   chroot "$r" /bin/busybox --install -s
+  # and in /bin as well, as in the upstream busybox image: the suite runs /bin/sysctl, which --install puts in /sbin.
+  for a in $(chroot "$r" /bin/busybox --list); do [ -e "$r/bin/$a" ] || [ -L "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"; done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$r/etc/passwd"
   printf 'root:x:0:\nnobody:x:65534:\n' > "$r/etc/group"
   chmod 1777 "$r/tmp"; chmod 700 "$r/root"
