@@ -595,28 +595,28 @@ func clusterDNS(t *testing.T, l *lab.Lab) {
 	if got := onHost(t, l, 0, kubectl+"-n kube-system get service kube-dns -o jsonpath={.spec.clusterIP}"); got != "198.19.128.10" {
 		t.Errorf("kube-dns Service at %q, want 198.19.128.10 (the tenth of service_cidr)", got)
 	}
-	// resolve prints the addresses nslookup found for name (those after its "Name:" line), or its output. It
-	// asks again for up to 30 s until the answer is want: a new Service reaches CoreDNS's watch, and the kube-dns
-	// endpoints reach every node's kube-proxy, a moment after the API has them (seconds on a loaded machine).
-	resolve := func(name, want string) string {
+	// resolve: the addresses nslookup found for name (those after its "Name:" line), or its output, and
+	// whether that is "Address: " + want. It asks again for up to 30 s: a new Service reaches CoreDNS's watch,
+	// and the kube-dns endpoints every node's kube-proxy, a moment after the API has them.
+	resolve := func(name, want string) (string, bool) {
 		got := ""
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
 			got = onHost(t, l, 0, kubectl+"exec hello -- nslookup "+name+" 2>&1 || true")
 			if _, after, ok := strings.Cut(got, "Name:"); ok {
 				got = strings.Join(regexp.MustCompile(`Address:\s*(\S+)`).FindAllString(after, -1), " ")
 			}
-			if got == want {
-				break
+			if got == "Address: "+want {
+				return got, true
 			}
 		}
-		return got
+		return got, false
 	}
-	if got := resolve("kubernetes.default.svc.cluster.local", "Address: 198.19.128.1"); got != "Address: 198.19.128.1" {
+	if got, ok := resolve("kubernetes.default.svc.cluster.local", "198.19.128.1"); !ok {
 		t.Errorf("kubernetes.default.svc.cluster.local from pod hello: %q", got)
 	}
 	onHost(t, l, 0, kubectl+"expose pod server --port=8080")
 	svc := onHost(t, l, 0, kubectl+"get service server -o jsonpath={.spec.clusterIP}")
-	if got := resolve("server.default.svc.cluster.local", "Address: "+svc); got != "Address: "+svc {
+	if got, ok := resolve("server.default.svc.cluster.local", svc); !ok {
 		t.Errorf("server.default.svc.cluster.local from pod hello: %q, want the Service's %s", got, svc)
 	}
 	fetch := ""
@@ -644,7 +644,7 @@ func clusterDNS(t *testing.T, l *lab.Lab) {
 	if strings.Count(healed, " True") != 2 || strings.Contains(healed, victim) ||
 		onHost(t, l, 0, kubectl+"-n kube-system get deployment coredns -o jsonpath={.status.availableReplicas}") != "2" {
 		t.Errorf("after deleting CoreDNS pod %s, want 2 other pods ready:\n%s", victim, healed)
-	} else if got := resolve("kubernetes.default.svc.cluster.local", "Address: 198.19.128.1"); got != "Address: 198.19.128.1" {
+	} else if got, ok := resolve("kubernetes.default.svc.cluster.local", "198.19.128.1"); !ok {
 		t.Errorf("after CoreDNS pod %s was replaced: %q", victim, got)
 	} else {
 		t.Logf("cluster DNS healed: CoreDNS pod %s deleted, replaced:\n%s", victim, healed)
