@@ -8,9 +8,12 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/kforge/kforge/config/netcalc"
 )
@@ -205,9 +208,85 @@ func (b *builder) components(raw clusterBlock) {
 	if raw.Containerd != nil {
 		c.Containerd.SandboxImage = str(raw.Containerd.SandboxImage, "")
 		c.Containerd.RestrictOOMScoreAdj = raw.Containerd.RestrictOOMScoreAdj != nil && *raw.Containerd.RestrictOOMScoreAdj
+		c.Containerd.RegistryMirrors = b.registryMirrors(raw.Containerd.RegistryMirrors)
 	}
 	b.pki(raw.PKI)
 	b.dns(raw.DNS)
+}
+
+// registryMirrors checks containerd's registry_mirrors: each key a registry host as image names spell it
+// (or "_default"), each value one or more http(s) base URLs with no path, query or credentials (containerd
+// adds /v2/ itself, and a password would land in a world-readable file). Errors point at the entry.
+func (b *builder) registryMirrors(attr *hcl.Attribute) map[string][]string {
+	if attr == nil {
+		return nil
+	}
+	var raw map[string][]string
+	if ds := gohcl.DecodeExpression(attr.Expr, b.ctx, &raw); ds.HasErrors() {
+		b.add(ds)
+		return nil
+	}
+	keyAt, urlAt := entryRanges(attr.Expr, b.ctx)
+	at := func(m map[string]hcl.Range, k string) hcl.Range {
+		if r, ok := m[k]; ok {
+			return r
+		}
+		return attr.Expr.Range()
+	}
+	out := map[string][]string{}
+	for _, registry := range sortedKeys(raw) {
+		if err := checkRegistryHost(registry); err != nil {
+			b.errorAt(at(keyAt, registry), "Invalid registry_mirrors", fmt.Sprintf("Registry %q: %s.", registry, err))
+			continue
+		}
+		urls := raw[registry]
+		if len(urls) == 0 {
+			b.errorAt(at(keyAt, registry), "Invalid registry_mirrors", fmt.Sprintf("Registry %q has no mirror: give one URL or more, or leave the registry out.", registry))
+			continue
+		}
+		seen := map[string]bool{}
+		for i, u := range urls {
+			rng := at(urlAt, fmt.Sprintf("%s\x00%d", registry, i))
+			if err := checkMirrorURL(u); err != nil {
+				b.errorAt(rng, "Invalid registry_mirrors", fmt.Sprintf("Mirror %q of %s: %s.", u, registry, err))
+				continue
+			}
+			u = strings.TrimSuffix(u, "/")
+			if seen[u] {
+				b.errorAt(rng, "Invalid registry_mirrors", fmt.Sprintf("Mirror %q of %s is listed twice.", u, registry))
+				continue
+			}
+			seen[u] = true
+			out[registry] = append(out[registry], u)
+		}
+	}
+	return out
+}
+
+// entryRanges finds, in a map-of-lists expression written literally, where each key is written (by key) and
+// each list element (by key NUL index). Values built otherwise (a variable, a function) have no entries here:
+// errors about them point at the whole expression.
+func entryRanges(expr hcl.Expression, ctx *hcl.EvalContext) (keys, elems map[string]hcl.Range) {
+	keys, elems = map[string]hcl.Range{}, map[string]hcl.Range{}
+	pairs, ds := hcl.ExprMap(expr)
+	if ds.HasErrors() {
+		return keys, elems
+	}
+	for _, p := range pairs {
+		k, ds := p.Key.Value(ctx)
+		if ds.HasErrors() || !k.IsKnown() || k.IsNull() || k.Type() != cty.String {
+			continue
+		}
+		keys[k.AsString()] = p.Key.Range()
+		list, ds := hcl.ExprList(p.Value)
+		if ds.HasErrors() {
+			continue
+		}
+		for i, e := range list {
+			elems[fmt.Sprintf("%s\x00%d", k.AsString(), i)] = e.Range()
+		}
+	}
+	return keys, elems
 }
 
 // maxDNSReplicas bounds dns.replicas: more CoreDNS pods than this is a typo, not a plan.

@@ -381,3 +381,34 @@ host "extra" {
 		t.Errorf("roles not sorted: %v", got)
 	}
 }
+
+func TestRegistryMirrors(t *testing.T) {
+	c := mustLoad(t, Options{Path: writeConfig(t, map[string]string{"main.hcl": `
+variable "mirror" {
+  type    = string
+  default = "http://198.18.0.1:5000/"
+}
+cluster "x" {
+  containerd {
+    registry_mirrors = {
+      "registry.k8s.io"  = [var.mirror, "https://mirror.example"]
+      "mirror.local:5000" = ["https://mirror.example:8443"]
+      _default           = ["https://cache.example"]
+    }
+  }
+}
+host "cp" {
+  address = "198.18.0.10"
+  roles   = ["control-plane", "etcd", "worker"]
+}
+`})})
+	got := c.Containerd.RegistryMirrors
+	if len(got) != 3 || strings.Join(got["registry.k8s.io"], " ") != "http://198.18.0.1:5000 https://mirror.example" ||
+		strings.Join(got["mirror.local:5000"], " ") != "https://mirror.example:8443" || strings.Join(got["_default"], " ") != "https://cache.example" {
+		t.Errorf("registry mirrors (in order, trailing slash dropped): %q", got)
+	}
+	if c := mustLoad(t, Options{Path: writeConfig(t, map[string]string{"main.hcl": "cluster \"x\" {\n  containerd {}\n}\n" +
+		"host \"cp\" {\n  address = \"198.18.0.10\"\n  roles = [\"control-plane\", \"etcd\", \"worker\"]\n}\n"})}); c.Containerd.RegistryMirrors != nil {
+		t.Errorf("no registry_mirrors: %q, want nil", c.Containerd.RegistryMirrors)
+	}
+}

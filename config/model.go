@@ -89,6 +89,10 @@ type Containerd struct {
 	SandboxImage string
 	// RestrictOOMScoreAdj is for hosts where root lacks CAP_SYS_RESOURCE (containers, such as lab hosts).
 	RestrictOOMScoreAdj bool
+	// RegistryMirrors maps a registry, as image names spell it ("docker.io", "registry.k8s.io", "host:5000",
+	// or "_default" for every registry without an entry of its own), to the base URLs of its mirrors, which
+	// containerd tries in order before the registry itself. Nil when none are set.
+	RegistryMirrors map[string][]string
 }
 
 // DNS is the cluster DNS add-on: CoreDNS, answering at the tenth address of the service CIDR.

@@ -3,7 +3,9 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -17,6 +19,54 @@ var (
 	releaseVersion = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$`)
 	sha256Hex      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
+
+// checkRegistryHost accepts a registry as the first part of an image name spells it: a host name or IPv4
+// address with an optional port ("registry.k8s.io", "mirror.local:5000"), or containerd's "_default".
+func checkRegistryHost(s string) error {
+	if s == "_default" {
+		return nil
+	}
+	host, port, hasPort := strings.Cut(s, ":")
+	if hasPort {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port != strconv.Itoa(n) {
+			return fmt.Errorf("%q is not a TCP port", port)
+		}
+	}
+	if host == "" || strings.HasSuffix(host, ".") || !hostnameRe.MatchString(host) || strings.ToLower(host) != host {
+		return fmt.Errorf(`want a lower-case registry host as image names write it, such as "registry.k8s.io" or "mirror.example:5000" (or "_default" for every registry)`)
+	}
+	return nil
+}
+
+// checkMirrorURL accepts the base URL of a registry mirror: http or https, a host, nothing else.
+func checkMirrorURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf(`want an http:// or https:// URL such as "https://mirror.example:5000"`)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("the URL has no host")
+	case !hostnameRe.MatchString(u.Hostname()) && !isIP(u.Hostname()):
+		return fmt.Errorf("%q is not a host name or IP address", u.Hostname())
+	case u.User != nil:
+		return fmt.Errorf("credentials do not belong in a mirror URL (it is written to a file every user on the node can read)")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+		return fmt.Errorf("want the mirror's base URL without a path, query or fragment (containerd adds /v2/ itself)")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q is not a TCP port", p)
+		}
+	}
+	return nil
+}
+
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
 
 // CheckNodeName accepts what Kubernetes accepts as a node name, for hosts that providers name.
 func CheckNodeName(name string) error { return checkDNSSubdomain(name) }

@@ -86,6 +86,8 @@ type kubeProxyBlock struct {
 type containerdBlock struct {
 	SandboxImage        *string `hcl:"sandbox_image,optional"`
 	RestrictOOMScoreAdj *bool   `hcl:"restrict_oom_score_adj,optional"`
+	// RegistryMirrors is decoded by hand (a map of lists), so that each error points at its own entry.
+	RegistryMirrors *hcl.Attribute `hcl:"registry_mirrors,optional"`
 }
 
 type dnsBlock struct {

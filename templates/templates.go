@@ -63,6 +63,16 @@ type Containerd struct {
 	RestrictOOMScoreAdj bool
 	// CNIConfTemplate is the file from which containerd writes each node's CNI config once the node has a pod CIDR.
 	CNIConfTemplate string
+	// RegistryConfigPath is the directory of per-registry hosts.toml files; empty when no mirror is configured.
+	RegistryConfigPath string
+}
+
+// ContainerdHosts is one registry's hosts.toml: the mirrors containerd tries first, then Server (none for
+// containerd's "_default", which stands for every registry without a file of its own).
+type ContainerdHosts struct {
+	Registry string
+	Server   string
+	Mirrors  []string
 }
 
 // ControlPlane is what the control-plane units need.

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kforge/kforge/internal/ociregistry"
 	"github.com/kforge/kforge/providers/lab"
 	"github.com/kforge/kforge/providers/lab/labtest"
 	"github.com/kforge/kforge/provision/remote"
@@ -395,12 +396,17 @@ func TestComponentsOnALab(t *testing.T) {
 	clean(t, l)
 	set := labtest.ArtifactSet(t)
 	cleanComponents(t, l)
-	extra := labtest.ClusterSettings
+	// A registry on this machine serves the test image, and containerd on every node has it as the mirror of
+	// the image's registry (kforge.local, which exists nowhere else): a pod that must pull shows the mirror works.
+	mirror := newMirror(t, l, filepath.Join(set, "images/testbox.tar"))
+	extra := strings.Replace(labtest.ClusterSettings, "restrict_oom_score_adj = true",
+		"restrict_oom_score_adj = true\n    registry_mirrors = { \"kforge.local\" = [\"http://"+mirror.addr+"\"] }", 1)
 	artifacts := "\nartifacts {\n  source = \"local\"\n  dir    = \"" + set + "\"\n}\n"
 	dir := labConfigFull(t, l, extra, artifacts)
 	r := kforge(t, nil, "", "-c", dir, "plan")
 	if !strings.Contains(r.stdout, "+   binary /usr/local/bin/etcd  (etcd v3.7.3, 0755 root:root") || !strings.Contains(r.stdout, "~   unit etcd.service  (enable, start)") ||
-		strings.Count(r.stdout, "~   unit containerd.service  (enable, start)") != 3 {
+		strings.Count(r.stdout, "~   unit containerd.service  (enable, start)") != 3 ||
+		strings.Count(r.stdout, "+   file /etc/containerd/certs.d/kforge.local/hosts.toml  (") != 3 {
 		t.Fatalf("plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// apply waits for every node to be Ready, then for cluster DNS.
@@ -467,7 +473,8 @@ func TestComponentsOnALab(t *testing.T) {
 		t.Logf("pod to Service: hello reached the kubernetes Service at 198.19.128.1:443 (kube-proxy)")
 	}
 	clusterDNS(t, l)
-	onHost(t, l, 0, kubectl+"delete pod hello server --now --wait=true; "+kubectl+"delete service server")
+	pullThroughMirror(t, l, mirror)
+	onHost(t, l, 0, kubectl+"delete pod hello server pulled --now --wait=true; "+kubectl+"delete service server")
 	for i := range l.Hosts[:clusterHosts] {
 		// kube-proxy programs the kubernetes Service's address into every node's iptables.
 		svc := onHost(t, l, i, "iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -c 'default/kubernetes:https' || true")
@@ -548,6 +555,12 @@ func waitNodesReady(t *testing.T, l *lab.Lab, n int) {
 // runs; it returns the pod's IP, or "" after reporting why the pod did not run.
 func runPod(t *testing.T, l *lab.Lab, name, node string, command ...string) string {
 	t.Helper()
+	return runPodPulling(t, l, name, node, "Never", command...)
+}
+
+// runPodPulling is runPod with an image pull policy.
+func runPodPulling(t *testing.T, l *lab.Lab, name, node, pullPolicy string, command ...string) string {
+	t.Helper()
 	cmd := ""
 	if len(command) > 0 {
 		b, _ := json.Marshal(command)
@@ -565,7 +578,7 @@ spec:
   containers:
     - name: main
       image: kforge.local/testbox:busybox
-      imagePullPolicy: Never`+cmd+`
+      imagePullPolicy: `+pullPolicy+cmd+`
 EOF`)
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
 		if onHost(t, l, 0, kubectl+"get pod "+name+" -o jsonpath={.status.phase}") == "Running" {
@@ -574,6 +587,66 @@ EOF`)
 	}
 	t.Errorf("pod %s on %s is not running:\n%s", name, node, onHost(t, l, 0, kubectl+"describe pod "+name+" | tail -15"))
 	return ""
+}
+
+// mirror is a registry on this machine's lab address serving image layouts, with a log of what it served.
+type mirror struct {
+	addr string
+	mu   sync.Mutex
+	log  []ociregistry.Request
+}
+
+func newMirror(t *testing.T, l *lab.Lab, layouts ...string) *mirror {
+	t.Helper()
+	reg, err := ociregistry.Open(layouts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(l.MachineAddress(), 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &mirror{addr: ln.Addr().String()}
+	reg.Log = func(r ociregistry.Request) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.log = append(m.log, r)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: reg}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return m
+}
+
+// served lists the requests from host that the registry answered with status 200, as "METHOD PATH ns=NS".
+func (m *mirror) served(host netip.Addr) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, r := range m.log {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ap.Addr() == host && r.Status == http.StatusOK {
+			out = append(out, r.Method+" "+r.Path+" ns="+r.NS)
+		}
+	}
+	return out
+}
+
+// pullThroughMirror: a pod whose image must be pulled (imagePullPolicy Always, although the node has the image)
+// runs, and the registry mirror kforge configured on its node answered the node's manifest request.
+func pullThroughMirror(t *testing.T, l *lab.Lab, m *mirror) {
+	t.Helper()
+	node := l.Hosts[2]
+	if runPodPulling(t, l, "pulled", node.Name, "Always", "/bin/sh", "-c", "exec sleep 3600") == "" {
+		return
+	}
+	served := m.served(node.Address)
+	if !slices.Contains(served, "GET /v2/testbox/manifests/busybox ns=kforge.local") &&
+		!slices.Contains(served, "HEAD /v2/testbox/manifests/busybox ns=kforge.local") {
+		t.Errorf("pod pulled on %s, but the mirror served it no manifest of kforge.local/testbox:busybox: %q", node.Name, served)
+		return
+	}
+	t.Logf("pod pulled (imagePullPolicy Always) runs on %s; containerd resolved the image through the mirror at %s: %q", node.Name, m.addr, served)
 }
 
 // clusterDNS: CoreDNS runs its 2 replicas on two nodes; pod hello resolves the kubernetes Service's name and
@@ -801,7 +874,7 @@ func TestHAControlPlaneOnALab(t *testing.T) {
 	l := labFixture.Get(t)
 	cleanComponents(t, l)
 	set := labtest.ArtifactSet(t)
-	endpoint := netip.AddrPortFrom(l.Subnet.Addr().Next(), 6443) // the bridge's address: every lab host reaches it
+	endpoint := netip.AddrPortFrom(l.MachineAddress(), 6443) // every lab host reaches it
 	var backends []string
 	for _, h := range l.Hosts[:3] {
 		backends = append(backends, netip.AddrPortFrom(h.Address, 6443).String())

@@ -118,7 +118,8 @@ func (a *app) labStatus(ctx context.Context, name string) error {
 // labReport asks each host's systemd for its state over SSH, the way kforge will reach the hosts later; wait
 // makes it wait until boot has finished.
 func (a *app) labReport(ctx context.Context, l *lab.Lab, wait bool) (views.LabReport, error) {
-	r := views.LabReport{Name: l.Name, Bridge: l.Bridge, Subnet: l.Subnet.String(), KeyFile: l.KeyFile,
+	r := views.LabReport{Name: l.Name, Bridge: l.Bridge, Subnet: l.Subnet.String(),
+		MachineAddress: l.MachineAddress().String(), KeyFile: l.KeyFile,
 		KnownHostsFile: l.KnownHostsFile, HostsFile: l.HostsFile}
 	m := a.labManager(nil)
 	_, statuses, err := m.Status(l.Name)

@@ -58,6 +58,10 @@ type Lab struct {
 	HostsFile      string `json:"hosts_file"`
 }
 
+// MachineAddress is this machine's address on the lab's bridge: where lab hosts reach what runs here (a load
+// balancer in front of API servers, a registry mirror).
+func (l *Lab) MachineAddress() netip.Addr { return bridgeAddress(l.Subnet) }
+
 // Host is one lab host.
 type Host struct {
 	Name    string     `json:"name"`

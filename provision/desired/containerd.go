@@ -2,6 +2,7 @@ package desired
 
 import (
 	"path"
+	"sort"
 
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/provision/artifacts"
@@ -30,10 +31,18 @@ func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource
 		sandbox = defaultSandboxImage
 	}
 	const cniTemplate = "/etc/containerd/cni.conflist.tmpl"
+	mirrors, err := registryHosts(c.Containerd.RegistryMirrors)
+	if err != nil {
+		return err
+	}
+	configPath := ""
+	if len(mirrors) > 0 {
+		configPath = registryConfigPath
+	}
 	conf, err := templates.Render("containerd-config.toml", templates.Containerd{SandboxImage: sandbox,
 		// kforge refuses hosts without systemd as PID 1 (preflight), so "auto" means systemd.
 		SystemdCgroup: c.Kubelet.CgroupDriver != "cgroupfs", RestrictOOMScoreAdj: c.Containerd.RestrictOOMScoreAdj,
-		CNIConfTemplate: cniTemplate})
+		CNIConfTemplate: cniTemplate, RegistryConfigPath: configPath})
 	if err != nil {
 		return err
 	}
@@ -78,9 +87,45 @@ func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource
 		confFile.Diffable, confFile.Restarts = true, []string{containerdUnit}
 		unitFile := file("/etc/systemd/system/containerd.service", unit, 0o644, false, "")
 		unitFile.Diffable, unitFile.Restarts = true, []string{containerdUnit}
+		rs = append(rs, mirrors...)
 		rs = append(rs, confFile, unitFile,
 			resource.Resource{Kind: resource.Unit, Name: "containerd.service", Enabled: true, Active: true, Health: containerdHealth})
 		out[h.Name] = append(out[h.Name], rs...)
 	}
 	return nil
+}
+
+// registryConfigPath is where containerd looks for each registry's hosts.toml (its documented default place).
+const registryConfigPath = "/etc/containerd/certs.d"
+
+// registryHosts is a hosts.toml per registry with mirrors, in their directories. containerd reads these files at
+// every pull, so a change to them restarts nothing; only turning mirrors on or off changes config.toml.
+func registryHosts(mirrors map[string][]string) ([]resource.Resource, error) {
+	if len(mirrors) == 0 {
+		return nil, nil
+	}
+	rs := []resource.Resource{dir(registryConfigPath, 0o755)}
+	registries := make([]string, 0, len(mirrors))
+	for r := range mirrors {
+		registries = append(registries, r)
+	}
+	sort.Strings(registries)
+	for _, registry := range registries {
+		server := "https://" + registry
+		switch registry {
+		case "_default":
+			server = "" // the registry an image names, whichever it is
+		case "docker.io":
+			server = "https://registry-1.docker.io" // docker.io names images; this host serves them
+		}
+		content, err := templates.Render("containerd-hosts.toml", templates.ContainerdHosts{Registry: registry, Server: server, Mirrors: mirrors[registry]})
+		if err != nil {
+			return nil, err
+		}
+		d := path.Join(registryConfigPath, registry)
+		f := file(path.Join(d, "hosts.toml"), content, 0o644, false, "")
+		f.Diffable = true
+		rs = append(rs, dir(d, 0o755), f)
+	}
+	return rs, nil
 }

@@ -332,3 +332,63 @@ func TestDNSAddon(t *testing.T) {
 		t.Errorf("local set without a DNS image: %v", err)
 	}
 }
+
+// TestRegistryMirrors: with mirrors, every node gets a hosts.toml per registry (golden files show two whole)
+// and containerd's config points at them; hosts.toml files restart nothing (containerd reads them at each pull),
+// config.toml restarts containerd. Without mirrors neither is there.
+func TestRegistryMirrors(t *testing.T) {
+	c := haCluster(t)
+	var files []string
+	for _, f := range []string{"bin/containerd", "bin/containerd-shim-runc-v2", "bin/ctr", "bin/runc", "cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap"} {
+		files = append(files, `{"path": "`+f+`", "sha256": "`+strings.Repeat("ab", 32)+`", "size": 1}`)
+	}
+	set := loadSet(t, `{"containerd": "v2.4.2", "files": [`+strings.Join(files, ", ")+`]}`)
+	build := func() map[string]resource.Resource {
+		t.Helper()
+		out := map[string][]resource.Resource{}
+		if err := containerd(c, set, out); err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]resource.Resource{}
+		for _, r := range out["worker-1"] {
+			byName[r.Name] = r
+		}
+		return byName
+	}
+	off := build()
+	if strings.Contains(string(off["/etc/containerd/config.toml"].Content), "config_path") {
+		t.Errorf("config.toml without mirrors names a config_path:\n%s", off["/etc/containerd/config.toml"].Content)
+	}
+	for name := range off {
+		if strings.HasPrefix(name, "/etc/containerd/certs.d") {
+			t.Errorf("%s without mirrors", name)
+		}
+	}
+	c.Containerd.RegistryMirrors = map[string][]string{
+		"registry.k8s.io": {"http://198.18.100.1:5000", "https://mirror.example"},
+		"docker.io":       {"https://hub-cache.example"},
+		"_default":        {"https://cache.example:8443"},
+	}
+	on := build()
+	conf := string(on["/etc/containerd/config.toml"].Content)
+	if !strings.Contains(conf, "[plugins.'io.containerd.cri.v1.images'.registry]\n      config_path = '/etc/containerd/certs.d'\n") ||
+		strings.Join(on["/etc/containerd/config.toml"].Restarts, " ") != "unit:containerd.service" {
+		t.Errorf("config.toml with mirrors:\n%s", conf)
+	}
+	golden.Check(t, "testdata/hosts-registry.k8s.io.toml", string(on["/etc/containerd/certs.d/registry.k8s.io/hosts.toml"].Content))
+	golden.Check(t, "testdata/hosts-_default.toml", string(on["/etc/containerd/certs.d/_default/hosts.toml"].Content))
+	if got := string(on["/etc/containerd/certs.d/docker.io/hosts.toml"].Content); !strings.Contains(got, "server = 'https://registry-1.docker.io'\n") ||
+		!strings.Contains(got, "[host.'https://hub-cache.example']\n") {
+		t.Errorf("docker.io hosts.toml:\n%s", got)
+	}
+	for _, d := range []string{"/etc/containerd/certs.d", "/etc/containerd/certs.d/registry.k8s.io", "/etc/containerd/certs.d/docker.io", "/etc/containerd/certs.d/_default"} {
+		if r, ok := on[d]; !ok || r.Kind != resource.Directory {
+			t.Errorf("directory %s: %+v", d, r)
+		}
+	}
+	for name, r := range on {
+		if strings.HasSuffix(name, "/hosts.toml") && (len(r.Restarts) != 0 || !r.Diffable || r.Mode != 0o644) {
+			t.Errorf("%s: restarts %v, diffable %v, mode %v", name, r.Restarts, r.Diffable, r.Mode)
+		}
+	}
+}

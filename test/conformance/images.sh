@@ -24,6 +24,10 @@ ETCD=${ETCD_IMAGE_VERSION:-v3.7.0}
 # k8s.io/sample-apiserver: the release that goes with $K8S.
 SAMPLE_APISERVER=${SAMPLE_APISERVER_VERSION:-v0.${K8S#v1.}}
 SUITE=bookworm
+# BusyBox for the busybox images: the upstream release the suite's image is, built from Debian's source package
+# of it in the Debian suite that has it (see busybox_source).
+BUSYBOX=${BUSYBOX_VERSION:-1.37.0}
+BUSYBOX_SUITE=${BUSYBOX_SUITE:-trixie}
 ROOT=${KFORGE_CONFORMANCE:-/var/cache/kforge/conformance}
 PARTS=$ROOT/image-parts
 BUILD=$ROOT/build/images
@@ -58,7 +62,7 @@ recipe() {
   {
     cat "$self" "$repo/scripts/lib/kubernetes-module.sh"
     cat "$repo"/cmd/mkoci/*.go "$repo"/internal/ociimage/*.go "$repo"/internal/atomicfile/*.go
-    printf '%s\n' "$K8S" "$COREDNS" "$ETCD" "$SAMPLE_APISERVER" "$SUITE" "$MIRROR" "$(go env GOVERSION GOARCH)"
+    printf '%s\n' "$K8S" "$COREDNS" "$ETCD" "$SAMPLE_APISERVER" "$SUITE" "$MIRROR" "$BUSYBOX" "$BUSYBOX_SUITE" "$(go env GOVERSION GOARCH)"
   } | sha256sum | cut -c1-16
 }
 OUT=$ROOT/images-$(recipe)
@@ -135,7 +139,7 @@ apt_lists() {
 
 prerequisites() {
   local missing=() tool pkg
-  for tool in debootstrap:debootstrap gcc:gcc getfattr:attr; do
+  for tool in debootstrap:debootstrap gcc:gcc getfattr:attr make:make bzip2:bzip2; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
   done
   [ -f /usr/include/stdio.h ] && [ -f "$(gcc -print-file-name=libc.a 2>/dev/null || echo /nonexistent)" ] || missing+=(libc6-dev)
@@ -371,24 +375,53 @@ EOF
   chmod 755 "$1"
 }
 
-# busybox: Debian's busybox-static, every applet linked by busybox itself and in /bin, root and nobody.
+# busybox_source OUT VERSION SUITE MIRROR: BusyBox VERSION built as its own defconfig makes it (what the official
+# busybox image is), static, from Debian SUITE's source package of that upstream version: apt fetches it with
+# its own lists and checks the signed Sources index (the .orig tarball is upstream's release). Debian's binary
+# packages of busybox are configured otherwise: their sh drops variables whose names are not shell names
+# (data-1) from the environment of what it runs, which the suite's env specs run `sh -c env` to see.
+busybox_source() {
+  local out=$1 v=$2 suite=$3 mirror=${4:-http://deb.debian.org/debian} a=$1/apt
+  mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$out/src"
+  printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' "$mirror" "$suite" > "$a/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$a/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$a/lists"
+    -o "Dir::Cache=$a/cache" -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
+  apt-get -qq "${opts[@]}" update
+  (cd "$out/src" && apt-get -qq "${opts[@]}" source --download-only busybox >/dev/null)
+  local orig
+  orig=$(ls "$out"/src/busybox_"$v".orig.tar.* 2>/dev/null | head -n1)
+  [ -n "$orig" ] || die "Debian $suite's busybox source is not upstream $v: $(ls "$out/src")"
+  tar -xf "$orig" -C "$out/src"
+  local b=$out/src/busybox-$v
+  [ -f "$b/Makefile" ] || die "no busybox-$v in $orig"
+  # The build's date is the release tarball's, so that the banner does not change from one build to the next.
+  local epoch
+  epoch=$(stat -c %Y "$b/Makefile")
+  (cd "$b" && SOURCE_DATE_EPOCH=$epoch make -s defconfig >/dev/null &&
+    sed -i 's/^# CONFIG_STATIC is not set$/CONFIG_STATIC=y/' .config && grep -qx CONFIG_STATIC=y .config &&
+    SOURCE_DATE_EPOCH=$epoch make -s -j"$(nproc)" busybox > "$out/make.log" 2>&1) || { tail -n 30 "$out/make.log"; return 1; }
+  install -m 755 "$b/busybox" "$out/busybox"
+  "$out/busybox" | head -n1 | grep -q "^BusyBox v$v " || die "busybox $v: $("$out/busybox" | head -n1)"
+  # The env specs' case: a variable whose name is no shell name reaches what sh runs.
+  [ "$(env 'data-1=value-1' "$out/busybox" sh -c env | grep -c '^data-1=value-1$')" = 1 ] || die "busybox $v's sh drops data-1 from the environment"
+  printf '%s %s (Debian %s source %s, %s sha256 %s)\n' "busybox" "$v" "$suite" \
+    "$(sed -n 's/^Version: //p' "$out"/src/busybox_*.dsc)" "$(basename "$orig")" "$(sha256sum "$orig" | cut -d' ' -f1)" > "$out/version"
+  rm -rf "$out/src" "$a"
+}
+
+# busybox: BusyBox built here (busybox_source), every applet linked by busybox itself and in /bin, root and nobody.
 build_busybox() {
-  local out=$1 r=$1/rootfs
-  apt_lists
-  mkdir -p "$out/deb" "$r/bin" "$r/sbin" "$r/usr/bin" "$r/usr/sbin" "$r/etc" "$r/root" "$r/tmp" "$r/proc" "$r/sys" "$r/dev"
-  (cd "$out/deb" && apt-get -qq -o APT::Sandbox::User=root download busybox-static)
-  dpkg-deb -x "$out"/deb/busybox-static_*.deb "$out/deb/x"
-  cp "$out/deb/x/bin/busybox" "$r/bin/busybox"
+  local out=$1 src=$2 r=$1/rootfs
+  mkdir -p "$r/bin" "$r/sbin" "$r/usr/bin" "$r/usr/sbin" "$r/etc" "$r/root" "$r/tmp" "$r/proc" "$r/sys" "$r/dev"
+  cp "$src/busybox" "$r/bin/busybox"
   chroot "$r" /bin/busybox --install -s
   # and in /bin as well, as in the upstream busybox image: the suite runs /bin/sysctl, which --install puts in /sbin.
   for a in $(chroot "$r" /bin/busybox --list); do [ -e "$r/bin/$a" ] || [ -L "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"; done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$r/etc/passwd"
   printf 'root:x:0:\nnobody:x:65534:\n' > "$r/etc/group"
   chmod 1777 "$r/tmp"; chmod 700 "$r/root"
-  dpkg-deb -f "$out"/deb/busybox-static_*.deb Version > "$out/version"
-  rm -rf "$out/deb"
+  cp "$src/version" "$out/version"
   [ "$(readlink "$r/bin/sh")" = /bin/busybox ] || die "busybox --install did not link /bin/sh"
-  wget_wrapper "$r/usr/bin/wget"
 }
 
 # agnhost's files: the binary, the entrypoint-tester's second name, netexec's upload directory, porter's
@@ -464,7 +497,8 @@ DERIVE="derive slim apt_lists safe_rm unmount_under"
 part agnhost_pkgs layer-agnhost-packages "build_agnhost_packages wget_wrapper $DERIVE" "$base" "$AGNHOST_PACKAGES" "$AGNHOST_SCRIPT"
 part nginx_pkgs layer-nginx-packages "build_nginx_packages $DERIVE" "$base" "$NGINX_PACKAGES" "$NGINX_SCRIPT"
 part dnsutils_pkgs layer-dnsutils-packages "build_dnsutils_packages $DERIVE" "$base"
-part busybox busybox "build_busybox wget_wrapper apt_lists"
+part busybox_src busybox-$BUSYBOX busybox_source "$BUSYBOX" "$BUSYBOX_SUITE" "$MIRROR"
+part busybox busybox build_busybox "$busybox_src"
 part agnhost_files layer-agnhost "build_agnhost_files" "$go_agnhost" "$KSRC"
 part coredns_layer layer-coredns build_coredns_layer "$go_coredns"
 part kitten_layer layer-kitten build_html "$KSRC" kitten
@@ -517,7 +551,7 @@ printf '%s\n' $ALL_NAMES | sort > "$tmp/images.txt"
   echo "# glibc-dns-testing: the packages of its layer"
   package_versions "$dnsutils_pkgs/layer" dnsutils bind9-dnsutils
   echo "# busybox"
-  echo "busybox-static $(cat "$busybox/version")"
+  cat "$busybox/version"
   echo "# Go programs ($GOV)"
   for b in "$go_agnhost/agnhost" "$go_agnhost/nnp" "$go_coredns/coredns" "$go_etcd/etcd" "$go_etcd/etcdctl" "$go_sample/sample-apiserver"; do
     go version -m "$b" | awk -v b="$(basename "$b")" '$1 == "path" {p = $2} $1 == "mod" || $1 == "dep" {

@@ -3,7 +3,7 @@
 # build dependencies, kforge, the artifact set, e2e.test and ginkgo, the suite's images (all cached by version),
 # an artifact set with those images added, a lab, kforge apply, then ginkgo. Results in test/conformance/results/
 # (RESULTS=DIR elsewhere; emptied first): junit.xml, summary.md, e2e.log, versions.txt, the apply and destroy logs,
-# report/ (the e2e framework's own files). The cluster and the lab are removed on every way out, an interrupt
+# registry.log (what the nodes pulled through the registry mirror), report/ (the e2e framework's own files). The cluster and the lab are removed on every way out, an interrupt
 # included. Exit status: the suite's (non-zero when a spec failed), or the failing step's.
 # Run as root (make conformance).
 #   FOCUS=REGEX         specs to run instead of every [Conformance] one (a smoke run: FOCUS='Secrets should …')
@@ -36,7 +36,7 @@ skip_regex() { grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$1" | paste -sd 
 SKIP=$(skip_regex "$here/skip.txt")
 
 start=$(date +%s) started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-work="" lab_made=0 applied=0 suite_ran=0 suite_rc=0 t_lab=0 t_apply=0 t_suite=0 tally=""
+work="" lab_made=0 applied=0 suite_ran=0 suite_rc=0 t_lab=0 t_apply=0 t_suite=0 tally="" registry_pid=""
 cfg() { "$kforge" -c "$work/cluster" --var lab="$LAB" --var artifacts="$artifact_set" "$@"; }
 
 # write_results: the summary and the run's facts, from whatever the suite left (also after an interrupt).
@@ -74,6 +74,10 @@ cleanup() {
   set +e
   trap - INT TERM
   write_results
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null
+    wait "$registry_pid" 2>/dev/null
+  fi
   if [ $applied = 1 ]; then
     log "kforge destroy"
     cfg destroy --auto-approve --purge-data > "$RESULTS/destroy.log" 2>&1 || log "kforge destroy failed (see $RESULTS/destroy.log)"
@@ -102,8 +106,9 @@ artifact_set=$ROOT/sets/$(basename "$base")+$(basename "$(dirname "$images_tar")
 "$here/artifact-set.sh" "$base" "$images_tar" "$artifact_set"
 
 work=$(mktemp -d /tmp/kforge-conformance.XXXXXX)
-# The summarizer is built before the cluster, so that a broken one does not surface after hours of suite.
-(cd "$repo" && go build -o "$work/summary" ./test/conformance/summary)
+# The summarizer is built before the cluster, so that a broken one does not surface after hours of suite; the
+# registry that serves the suite's images to the nodes too.
+(cd "$repo" && go build -o "$work/summary" ./test/conformance/summary && go build -o "$work/ociserve" ./cmd/ociserve)
 mkdir -p "$work/cluster"
 # The lab cluster make demo builds (examples/lab: what lab hosts, containers on a cgroup v1 machine, need), its
 # lab and artifact set given as variables.
@@ -122,6 +127,25 @@ t=$(date +%s)
 lab_made=1
 "$kforge" lab up --name "$LAB" --hosts 3
 t_lab=$(( $(date +%s) - t ))
+
+# The suite's images are on every node (the artifact set imports them), but some specs pull with
+# imagePullPolicy Always, which asks a registry even for an image the node has. A registry on this machine's lab
+# address serves the same images, and every node's containerd has it as registry.k8s.io's mirror (the lab
+# reaches no other registry): such a pull resolves the same digest and downloads nothing.
+registry_at=$("$kforge" --json lab status --name "$LAB" | jq -r .machine_address)
+"$work/ociserve" -listen "$registry_at:0" -log "$images_tar" > "$RESULTS/registry.log" 2>&1 &
+registry_pid=$!
+mirror=""
+for _ in $(seq 120); do
+  mirror=$(sed -n 's/^listening on //p' "$RESULTS/registry.log")
+  [ -n "$mirror" ] && break
+  kill -0 "$registry_pid" 2>/dev/null || { cat "$RESULTS/registry.log" >&2; die "the registry did not start"; }
+  sleep 0.5
+done
+[ -n "$mirror" ] || die "the registry did not say where it listens (see $RESULTS/registry.log)"
+log "registry mirror of registry.k8s.io: http://$mirror ($(grep -c '^serving ' "$RESULTS/registry.log") images)"
+grep -q 'restrict_oom_score_adj = true' "$work/cluster/cluster.hcl" || die "examples/lab has no containerd block to add the mirror to"
+sed -i "s|^\( *\)restrict_oom_score_adj = true|&\n\1registry_mirrors = { \"registry.k8s.io\" = [\"http://$mirror\"] }|" "$work/cluster/cluster.hcl"
 
 log "kforge apply"
 t=$(date +%s)

@@ -17,9 +17,11 @@ type LabHost struct {
 
 // LabReport describes a lab after up or for status.
 type LabReport struct {
-	Name           string    `json:"name"`
-	Bridge         string    `json:"bridge"`
-	Subnet         string    `json:"subnet"`
+	Name   string `json:"name"`
+	Bridge string `json:"bridge"`
+	Subnet string `json:"subnet"`
+	// MachineAddress is this machine's address on the bridge, where lab hosts reach services run here.
+	MachineAddress string    `json:"machine_address"`
 	Hosts          []LabHost `json:"hosts"`
 	KeyFile        string    `json:"key_file"`
 	KnownHostsFile string    `json:"known_hosts_file"`

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -71,6 +73,9 @@ func (v *ValidateHuman) Result(r ValidateResult) error {
 	}
 	fmt.Fprintf(&b, "  %-14s      pods %s, services %s\n", "networks", s.PodCIDR, s.ServiceCIDR)
 	fmt.Fprintf(&b, "  %-14s      %s\n", "cluster dns", dnsLine(s.DNS))
+	for _, r := range slices.Sorted(maps.Keys(s.RegistryMirrors)) {
+		fmt.Fprintf(&b, "  %-14s      %s → %s, then the registry\n", "image mirror", r, strings.Join(s.RegistryMirrors[r], ", "))
+	}
 	for _, p := range s.Providers {
 		fmt.Fprintf(&b, "  %-14s      %s (its hosts are looked up when planning)\n", "provider", p)
 	}
@@ -120,6 +125,8 @@ type ClusterSummary struct {
 	ServiceCIDR       string        `json:"service_cidr"`
 	Providers         []string      `json:"providers,omitempty"`
 	DNS               DNSSummary    `json:"dns"`
+	// RegistryMirrors: registry → the mirrors containerd tries first, as configured.
+	RegistryMirrors map[string][]string `json:"registry_mirrors,omitempty"`
 }
 
 // DNSSummary is the cluster DNS add-on as configured.
@@ -156,6 +163,7 @@ func Summarize(c *config.Cluster) ClusterSummary {
 	for _, p := range c.Providers {
 		s.Providers = append(s.Providers, p.Name)
 	}
+	s.RegistryMirrors = c.Containerd.RegistryMirrors
 	if d := c.DNS; d.Enabled {
 		s.DNS = DNSSummary{Enabled: true, Replicas: d.Replicas, Upstream: d.Upstream, ClusterNamesOnly: d.Upstream != nil && len(d.Upstream) == 0}
 		if ip, err := netcalc.Host(c.ServiceCIDR, 10); err == nil {
