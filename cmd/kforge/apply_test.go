@@ -692,9 +692,11 @@ func clusterDNS(t *testing.T, l *lab.Lab) {
 	if got, ok := resolve("server.default.svc.cluster.local", svc); !ok {
 		t.Errorf("server.default.svc.cluster.local from pod hello: %q, want the Service's %s", got, svc)
 	}
+	// nc -w bounds each try (this busybox's wget has no timeout, and a connection to the Service's address
+	// before kube-proxy on the node has its rule waits out the kernel's SYN retries, well past the deadline).
 	fetch := ""
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		if fetch = onHost(t, l, 0, kubectl+"exec hello -- wget -q -O - http://server:8080/ 2>&1 || true"); fetch == "server" {
+		if fetch = onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 5 server 8080' 2>&1 | tail -1 || true"); fetch == "server" {
 			break
 		}
 	}
