@@ -16,6 +16,7 @@ log() { printf '%s conformance: %s\n' "$(date +%H:%M:%S)" "$*"; }
 if [ "${1:-}" = --print-dir ]; then echo "$OUT"; exit 0; fi
 if [ -f "$OUT/.done" ]; then log "cached: $OUT"; exit 0; fi
 log "building e2e.test $K8S (the first time: tens of minutes)"
+start=$(date +%s)
 src=$ROOT/build/e2e-$K8S
 mkdir -p "$OUT"
 kubernetes_module "$src" "$K8S" github.com/onsi/ginkgo/v2/ginkgo
@@ -36,4 +37,4 @@ gomodsrc=$(go mod download -json "k8s.io/kubernetes@$K8S" | sed -n 's/.*"Dir": "
 mv "$OUT/e2e.test.tmp" "$OUT/e2e.test"
 "$OUT/e2e.test" --help >/dev/null 2>&1 || { log "e2e.test does not run"; exit 1; }
 touch "$OUT/.done"
-log "done: $OUT"
+log "done in $(( $(date +%s) - start ))s: $OUT"
