@@ -401,7 +401,9 @@ busybox_source() {
     sed -i 's/^# CONFIG_STATIC is not set$/CONFIG_STATIC=y/' .config && grep -qx CONFIG_STATIC=y .config &&
     SOURCE_DATE_EPOCH=$epoch make -s -j"$(nproc)" busybox > "$out/make.log" 2>&1) || { tail -n 30 "$out/make.log"; return 1; }
   install -m 755 "$b/busybox" "$out/busybox"
-  "$out/busybox" | head -n1 | grep -q "^BusyBox v$v " || die "busybox $v: $("$out/busybox" | head -n1)"
+  local banner # sed reads the whole usage text: head would make busybox die of SIGPIPE, failing the pipe
+  banner=$("$out/busybox" 2>&1 | sed -n 1p)
+  [[ $banner == "BusyBox v$v "* ]] || die "busybox $v says: $banner"
   # The env specs' case: a variable whose name is no shell name reaches what sh runs.
   [ "$(env 'data-1=value-1' "$out/busybox" sh -c env | grep -c '^data-1=value-1$')" = 1 ] || die "busybox $v's sh drops data-1 from the environment"
   printf '%s %s (Debian %s source %s, %s sha256 %s)\n' "busybox" "$v" "$suite" \
