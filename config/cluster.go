@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -162,6 +163,7 @@ func (b *builder) components(raw clusterBlock) {
 	}
 	if raw.Etcd != nil {
 		c.Etcd.ExtraArgs = extra(raw.Etcd.ExtraArgs, raw.Etcd.ExtraArgsRange, "etcd")
+		c.Etcd.Snapshots = b.etcdSnapshots(raw.Etcd.Snapshots)
 	}
 	if raw.ControllerManager != nil {
 		c.ControllerManager.ExtraArgs = extra(raw.ControllerManager.ExtraArgs, raw.ControllerManager.ExtraArgsRange, "controller_manager")
@@ -212,6 +214,42 @@ func (b *builder) components(raw clusterBlock) {
 	}
 	b.pki(raw.PKI)
 	b.dns(raw.DNS)
+}
+
+// Scheduled snapshot defaults: one a day, a week of them, beside etcd's data rather than in it (a restore sets
+// the data directory aside whole).
+const (
+	defaultSnapshotSchedule = "daily"
+	defaultSnapshotKeep     = 7
+	defaultSnapshotDir      = "/var/lib/etcd-snapshots"
+	maxSnapshotKeep         = 1000
+)
+
+var (
+	// calendarRe admits what systemd's OnCalendar takes ("daily", "Mon *-*-* 02:00:00", "*:0/15") and nothing
+	// a unit file or a shell would read otherwise.
+	calendarRe = regexp.MustCompile(`^[A-Za-z0-9*:,./~ +-]{1,100}$`)
+	safePathRe = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
+)
+
+func (b *builder) etcdSnapshots(raw *etcdSnapshotsBlock) *EtcdSnapshots {
+	if raw == nil {
+		return nil
+	}
+	s := &EtcdSnapshots{Schedule: str(raw.Schedule, defaultSnapshotSchedule), Keep: intOr(raw.Keep, defaultSnapshotKeep), Dir: str(raw.Dir, defaultSnapshotDir)}
+	if !calendarRe.MatchString(s.Schedule) || strings.TrimSpace(s.Schedule) != s.Schedule {
+		b.errorAt(raw.ScheduleRange, "Invalid snapshot schedule", fmt.Sprintf("%q is not a systemd calendar expression such as \"daily\", \"hourly\" or \"*-*-* 02:30:00\".", s.Schedule))
+	}
+	if s.Keep < 1 || s.Keep > maxSnapshotKeep {
+		b.errorAt(raw.KeepRange, "Invalid snapshot keep", fmt.Sprintf("keep must be between 1 and %d, not %d.", maxSnapshotKeep, s.Keep))
+	}
+	switch {
+	case !safePathRe.MatchString(s.Dir) || path.Clean(s.Dir) != s.Dir:
+		b.errorAt(raw.DirRange, "Invalid snapshot dir", fmt.Sprintf("%q is not an absolute path of letters, digits, '.', '_', '-' and '/'.", s.Dir))
+	case s.Dir == "/var/lib/etcd" || strings.HasPrefix(s.Dir, "/var/lib/etcd/"):
+		b.errorAt(raw.DirRange, "Invalid snapshot dir", fmt.Sprintf("%q is inside etcd's data directory, which a restore sets aside whole: keep snapshots beside it, such as %q.", s.Dir, defaultSnapshotDir))
+	}
+	return s
 }
 
 // registryMirrors checks containerd's registry_mirrors: each key a registry host as image names spell it

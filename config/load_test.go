@@ -412,3 +412,20 @@ host "cp" {
 		t.Errorf("no registry_mirrors: %q, want nil", c.Containerd.RegistryMirrors)
 	}
 }
+
+func TestEtcdSnapshots(t *testing.T) {
+	load := func(block string) *Cluster {
+		return mustLoad(t, Options{Path: writeConfig(t, map[string]string{"main.hcl": "cluster \"x\" {\n" + block + "\n}\n" +
+			"host \"cp\" {\n  address = \"198.18.0.10\"\n  roles = [\"control-plane\", \"etcd\", \"worker\"]\n}\n"})})
+	}
+	if s := load("").Etcd.Snapshots; s != nil {
+		t.Errorf("no snapshots block: %+v", s)
+	}
+	if s := load("etcd {\n  snapshots {}\n}"); s.Etcd.Snapshots == nil || *s.Etcd.Snapshots != (EtcdSnapshots{Schedule: "daily", Keep: 7, Dir: "/var/lib/etcd-snapshots"}) {
+		t.Errorf("defaults: %+v", s.Etcd.Snapshots)
+	}
+	s := load("etcd {\n  snapshots {\n    schedule = \"*-*-* 02:30:00\"\n    keep = 30\n    dir = \"/srv/etcd-backups\"\n  }\n}").Etcd.Snapshots
+	if *s != (EtcdSnapshots{Schedule: "*-*-* 02:30:00", Keep: 30, Dir: "/srv/etcd-backups"}) {
+		t.Errorf("set: %+v", s)
+	}
+}

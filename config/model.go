@@ -28,7 +28,7 @@ type Cluster struct {
 	APIEndpoint       *Endpoint
 	SecretsEncryption string // "secretbox", "aescbc", "aesgcm" or "none"
 
-	Etcd              Component
+	Etcd              Etcd
 	APIServer         APIServer
 	ControllerManager Component
 	Scheduler         Component
@@ -56,6 +56,20 @@ func (e Endpoint) String() string { return net.JoinHostPort(e.Host, strconv.Itoa
 // Component holds what every Kubernetes component accepts: extra command-line flags (names without dashes).
 type Component struct {
 	ExtraArgs map[string]string
+}
+
+// Etcd settings.
+type Etcd struct {
+	Component
+	// Snapshots, when set, has every member snapshot itself on a schedule (a systemd timer).
+	Snapshots *EtcdSnapshots
+}
+
+// EtcdSnapshots are scheduled snapshots, kept on each member's host.
+type EtcdSnapshots struct {
+	Schedule string // systemd's OnCalendar syntax: "daily", "hourly", "*-*-* 02:30:00"
+	Keep     int    // the newest this many are kept
+	Dir      string // absolute
 }
 
 // APIServer settings.

@@ -34,7 +34,7 @@ type clusterBlock struct {
 	NodePodCIDRSize   *int             `hcl:"node_pod_cidr_size,optional"`
 	APIEndpoint       *string          `hcl:"api_endpoint,optional"`
 	SecretsEncryption *string          `hcl:"secrets_encryption,optional"`
-	Etcd              *componentBlock  `hcl:"etcd,block"`
+	Etcd              *etcdBlock       `hcl:"etcd,block"`
 	APIServer         *apiServerBlock  `hcl:"apiserver,block"`
 	ControllerManager *componentBlock  `hcl:"controller_manager,block"`
 	Scheduler         *componentBlock  `hcl:"scheduler,block"`
@@ -56,6 +56,22 @@ type clusterBlock struct {
 type componentBlock struct {
 	ExtraArgs      map[string]string `hcl:"extra_args,optional"`
 	ExtraArgsRange hcl.Range         `hcl:"extra_args,attr_value_range"`
+}
+
+type etcdBlock struct {
+	ExtraArgs      map[string]string   `hcl:"extra_args,optional"`
+	Snapshots      *etcdSnapshotsBlock `hcl:"snapshots,block"`
+	ExtraArgsRange hcl.Range           `hcl:"extra_args,attr_value_range"`
+}
+
+type etcdSnapshotsBlock struct {
+	Schedule *string `hcl:"schedule,optional"`
+	Keep     *int    `hcl:"keep,optional"`
+	Dir      *string `hcl:"dir,optional"`
+
+	ScheduleRange hcl.Range `hcl:"schedule,attr_value_range"`
+	KeepRange     hcl.Range `hcl:"keep,attr_value_range"`
+	DirRange      hcl.Range `hcl:"dir,attr_value_range"`
 }
 
 type apiServerBlock struct {

@@ -12,7 +12,7 @@ CONTAINERD=${CONTAINERD_VERSION:-v2.4.2}
 COREDNS=${COREDNS_VERSION:-v1.14.6}
 COREDNS_NAME=kforge.local/coredns:$COREDNS
 ROOT=${KFORGE_ARTIFACTS:-/var/cache/kforge/artifacts}
-LAYOUT=5 # bumped when a set gains files, so an older set is not taken for a complete one
+LAYOUT=6 # bumped when a set gains files, so an older set is not taken for a complete one
 SET=$ROOT/k8s-$K8S-etcd-$ETCD-containerd-$CONTAINERD-$LAYOUT
 PARTS=$ROOT/parts
 BUILD=$ROOT/build
@@ -62,6 +62,20 @@ GO
   (cd "$src" && go mod tidy >/dev/null 2>&1 || go mod tidy)
   (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" . && go build -trimpath -ldflags "-s -w" -o "$out/etcdctl" go.etcd.io/etcd/etcdctl/v3)
   "$out/etcd" --version | grep -q "etcd Version: ${ETCD#v}"
+  touch "$out/.done"
+}
+
+# etcdutl, etcd's offline tool (snapshot restore), is a module of its own at the same version.
+build_etcdutl() {
+  local out=$PARTS/etcdutl-$ETCD
+  [ -f "$out/.done" ] && return
+  log "building etcdutl $ETCD"
+  local src=$BUILD/etcdutl-$ETCD
+  mkdir -p "$src" "$out"
+  printf 'module kforge.local/etcdutl-build\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/etcdutl/v3 %s\n\ntool go.etcd.io/etcd/etcdutl/v3\n' "$ETCD" > "$src/go.mod"
+  (cd "$src" && go mod tidy >/dev/null 2>&1 || go mod tidy)
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out/etcdutl" go.etcd.io/etcd/etcdutl/v3)
+  "$out/etcdutl" version | grep -q "etcdutl version: ${ETCD#v}"
   touch "$out/.done"
 }
 
@@ -152,6 +166,7 @@ TESTBOX_ENTRY="mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd
 
 build_kubernetes
 build_etcd
+build_etcdutl
 build_containerd
 debian_parts
 build_mkoci
@@ -167,6 +182,7 @@ cp "$PARTS/image-testbox/image.tar" "$tmp/images/testbox.tar"
 cp "$PARTS/coredns-$COREDNS/image.tar" "$tmp/images/coredns.tar"
 cp "$PARTS/kubernetes-$K8S"/kube* "$tmp/bin/"
 cp "$PARTS/etcd-$ETCD"/etcd* "$tmp/bin/"
+cp "$PARTS/etcdutl-$ETCD/etcdutl" "$tmp/bin/"
 cp "$PARTS/containerd-$CONTAINERD"/{containerd,containerd-shim-runc-v2,ctr} "$tmp/bin/"
 debian=$PARTS/debian-$(dpkg --print-architecture)
 cp "$debian/runc" "$tmp/bin/"

@@ -53,6 +53,17 @@ type Etcd struct {
 	Token          string // the cluster's initial-cluster-token: unique per cluster
 }
 
+// EtcdSnapshots is what the scheduled snapshots of an etcd member need.
+type EtcdSnapshots struct {
+	Schedule string
+	Keep     int
+	Dir      string
+	Etcdctl  string // etcdctl with what it needs to reach the local member
+}
+
+// KeepFrom is the rank, newest first, of the first snapshot that goes.
+func (e EtcdSnapshots) KeepFrom() int { return e.Keep + 1 }
+
 // Containerd is what containerd's config needs.
 type Containerd struct {
 	SandboxImage string

@@ -68,7 +68,7 @@ func (a *app) root() *cobra.Command {
 	pf.StringArrayVar(&a.varFiles, "var-file", nil, "read variables from a .kfvars file (repeatable)")
 	pf.StringSliceVar(&a.ignorePreflight, "ignore-preflight", nil, "preflight check IDs whose errors are only warnings (preflight, plan, apply)")
 	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd(), a.planCmd(), a.applyCmd(), a.showCmd(), a.destroyCmd(),
-		a.initCmd(), a.forceUnlockCmd(), a.preflightCmd(), a.certsCmd(), a.kubeconfigCmd(), a.labCmd())
+		a.initCmd(), a.forceUnlockCmd(), a.preflightCmd(), a.certsCmd(), a.kubeconfigCmd(), a.labCmd(), a.etcdCmd())
 	return root
 }
 

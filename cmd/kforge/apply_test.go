@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -887,7 +888,9 @@ func TestHAControlPlaneOnALab(t *testing.T) {
 	for i := 1; i < 3; i++ {
 		blocks[i] = strings.Replace(blocks[i], `roles   = ["worker"]`, `roles   = ["control-plane", "etcd"]`, 1)
 	}
-	src := fmt.Sprintf("cluster \"ha\" {\n  pod_cidr     = \"198.19.0.0/17\"\n  service_cidr = \"198.19.128.0/20\"\n  api_endpoint = %q\n  %s\n}\n\nartifacts {\n  source = \"local\"\n  dir    = %q\n}\n\n%s",
+	// Scheduled snapshots on every member, two kept.
+	src := fmt.Sprintf("cluster \"ha\" {\n  pod_cidr     = \"198.19.0.0/17\"\n  service_cidr = \"198.19.128.0/20\"\n  api_endpoint = %q\n  %s\n"+
+		"  etcd {\n    snapshots {\n      schedule = \"hourly\"\n      keep     = 2\n    }\n  }\n}\n\nartifacts {\n  source = \"local\"\n  dir    = %q\n}\n\n%s",
 		endpoint, labtest.ClusterSettings,
 		set, strings.Join(blocks, "\n"))
 	dir := t.TempDir()
@@ -947,6 +950,77 @@ func TestHAControlPlaneOnALab(t *testing.T) {
 	if got := onHost(t, l, 1, kubectl+"--server=https://127.0.0.1:6443 get --raw=/readyz"); got != "ok" {
 		t.Errorf("API server on %s after apply: %q", l.Hosts[1].Name, got)
 	}
+	scheduledSnapshots(t, l)
+	snapshotRoundTrip(t, l, dir)
+}
+
+// scheduledSnapshots: every member's timer is on; its service, run three times, leaves the newest two snapshots
+// with their sums.
+func scheduledSnapshots(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	for i := range 3 {
+		if got := onHost(t, l, i, "systemctl is-enabled kforge-etcd-snapshot.timer; systemctl is-active kforge-etcd-snapshot.timer"); got != "enabled\nactive" {
+			t.Errorf("snapshot timer on %s: %q", l.Hosts[i].Name, got)
+		}
+	}
+	// Names have the second they were taken in: one second apart, three runs make three names.
+	got := onHost(t, l, 0, "for n in 1 2 3; do systemctl start kforge-etcd-snapshot.service; sleep 1; done; "+
+		"cd /var/lib/etcd-snapshots && ls | wc -l && sha256sum -c --quiet *.sha256 && echo sums ok")
+	if got != "4\nsums ok" {
+		t.Errorf("scheduled snapshots on %s after three runs (want 2 snapshots and 2 sums):\n%s\n%s", l.Hosts[0].Name, got,
+			onHost(t, l, 0, "ls -l /var/lib/etcd-snapshots; journalctl -u kforge-etcd-snapshot.service -n 20 --no-pager"))
+	}
+}
+
+// snapshotRoundTrip: an object made before a snapshot and deleted after it, another made after it: once the
+// three members are restored from the snapshot, the first is back and the second gone, every member and API
+// server is healthy, the nodes are Ready, and kforge sees nothing to change.
+func snapshotRoundTrip(t *testing.T, l *lab.Lab, dir string) {
+	t.Helper()
+	onHost(t, l, 0, kubectl+"create configmap before-snapshot --from-literal=k=v")
+	file := filepath.Join(t.TempDir(), "etcd.db")
+	r := kforge(t, nil, "", "-c", dir, "--json", "etcd", "snapshot", "save", file)
+	var saved struct {
+		File, Member, SHA256 string
+		Revision, Size       int64
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &saved); r.code != 0 || err != nil || saved.File != file || saved.Revision <= 0 || saved.Size <= 0 {
+		t.Fatalf("snapshot save: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	data, err := os.ReadFile(file)
+	sums, _ := os.ReadFile(file + ".sha256")
+	info, _ := os.Stat(file)
+	if err != nil || int64(len(data)) != saved.Size || string(sums) != fmt.Sprintf("%x  etcd.db\n", sha256.Sum256(data)) || info.Mode().Perm() != 0o600 {
+		t.Fatalf("snapshot file: %v, %d bytes, sums %q, mode %v", err, len(data), sums, info.Mode())
+	}
+	if r := kforge(t, nil, "", "-c", dir, "etcd", "snapshot", "save", file); r.code == 0 || !strings.Contains(r.stderr, "never overwrites") {
+		t.Errorf("a second save to the same file: exit %d\n%s", r.code, r.stderr)
+	}
+	onHost(t, l, 0, kubectl+"delete configmap before-snapshot && "+kubectl+"create configmap after-snapshot --from-literal=k=v")
+	// Without a terminal and without --auto-approve, the plan is shown and nothing happens.
+	r = kforge(t, nil, "", "-c", dir, "etcd", "snapshot", "restore", file)
+	if r.code == 0 || !strings.Contains(r.stdout, "4. restore on "+l.Hosts[0].Name+", "+l.Hosts[1].Name+", "+l.Hosts[2].Name) ||
+		!strings.Contains(r.stderr, "no terminal to ask for confirmation") {
+		t.Fatalf("restore without approval: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = kforge(t, nil, "", "-c", dir, "etcd", "snapshot", "restore", "--auto-approve", file)
+	if r.code != 0 || !strings.Contains(r.stdout, "every member is healthy and every API server ready") {
+		t.Fatalf("restore: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	got := onHost(t, l, 0, kubectl+"get configmap before-snapshot after-snapshot -o name 2>&1 || true")
+	if !strings.Contains(got, "configmap/before-snapshot") || !strings.Contains(got, `"after-snapshot" not found`) {
+		t.Errorf("after the restore: %q", got)
+	}
+	ctl := "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt " +
+		"--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "
+	if got := onHost(t, l, 0, ctl+"member list | grep -c ', started, '"); got != "3" {
+		t.Errorf("etcd members started after the restore: %s", got)
+	}
+	waitNodesReady(t, l, 4)
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("plan after the restore: exit %d\n%s", r.code, r.stdout)
+	}
+	t.Logf("etcd restored from a snapshot of %d bytes (revision %d, from %s): the object deleted after it is back, the one made after it gone", saved.Size, saved.Revision, saved.Member)
 }
 
 // tcpBalancer is the load balancer a user puts in front of the API servers: TCP, round robin, skipping a

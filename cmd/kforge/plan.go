@@ -94,23 +94,8 @@ func (a *app) openSession(ctx context.Context) (*session, error) {
 	if s.store, err = pki.OpenStore(filepath.Join(s.stateDir, "pki")); err != nil {
 		return nil, err
 	}
-	home, _ := os.UserHomeDir()
-	d := &ssh.Dialer{AgentSocket: envValue(a.env, "SSH_AUTH_SOCK"), Home: home, KnownHostsFile: filepath.Join(s.stateDir, "known_hosts"),
-		Warn: s.view.Warn}
-	if home != "" {
-		d.UserKnownHostsFile = filepath.Join(home, ".ssh", "known_hosts")
-	}
 	targets := s.targets()
-	clients := make([]*ssh.Client, len(targets))
-	err = remote.ForEach(ctx, targets, readParallelism, func(t ssh.Target) string { return t.Name }, "connect",
-		func(ctx context.Context, t ssh.Target) error {
-			c, err := d.Dial(ctx, t)
-			if err != nil {
-				return err
-			}
-			clients[indexOfTarget(targets, t.Name)] = c
-			return nil
-		})
+	clients, err := a.connect(ctx, s.stateDir, targets, s.view.Warn)
 	for i, c := range clients {
 		if c != nil {
 			s.clients = append(s.clients, c)
@@ -122,6 +107,29 @@ func (a *app) openSession(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// connect dials the targets, readParallelism at once, checking host keys against the user's known_hosts, the
+// state directory's and each target's own. Clients are in the targets' order, nil where the dial failed (the
+// error says which and why); the caller closes the others.
+func (a *app) connect(ctx context.Context, stateDir string, targets []ssh.Target, warn func(host, msg string)) ([]*ssh.Client, error) {
+	home, _ := os.UserHomeDir()
+	d := &ssh.Dialer{AgentSocket: envValue(a.env, "SSH_AUTH_SOCK"), Home: home, KnownHostsFile: filepath.Join(stateDir, "known_hosts"),
+		Warn: warn}
+	if home != "" {
+		d.UserKnownHostsFile = filepath.Join(home, ".ssh", "known_hosts")
+	}
+	clients := make([]*ssh.Client, len(targets))
+	err := remote.ForEach(ctx, targets, readParallelism, func(t ssh.Target) string { return t.Name }, "connect",
+		func(ctx context.Context, t ssh.Target) error {
+			c, err := d.Dial(ctx, t)
+			if err != nil {
+				return err
+			}
+			clients[indexOfTarget(targets, t.Name)] = c
+			return nil
+		})
+	return clients, err
 }
 
 // targets: every configured host, then every host the state still has resources on, reached as it was last.
@@ -466,7 +474,7 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 		return nil
 	}
 	if !autoApprove {
-		ok, err := a.confirm()
+		ok, err := a.confirm("Apply these changes?", "review the plan and run kforge apply --auto-approve (or apply a saved plan)")
 		if err != nil {
 			return err
 		}
@@ -585,13 +593,14 @@ func stale(saved, now *plan.Plan) error {
 	return nil
 }
 
-// confirm asks on the terminal; without one it refuses, so CI never hangs on a prompt.
-func (a *app) confirm() (bool, error) {
+// confirm asks question on the terminal; without one it refuses, saying what to do instead (orElse), so CI
+// never hangs on a prompt.
+func (a *app) confirm(question, orElse string) (bool, error) {
 	f, ok := a.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return false, errors.New("no terminal to ask for confirmation: review the plan and run kforge apply --auto-approve (or apply a saved plan)")
+		return false, errors.New("no terminal to ask for confirmation: " + orElse)
 	}
-	fmt.Fprint(a.stderr, "\nApply these changes? Only 'yes' is accepted: ")
+	fmt.Fprintf(a.stderr, "\n%s Only 'yes' is accepted: ", question)
 	line, err := bufio.NewReader(f).ReadString('\n')
 	if err != nil {
 		return false, err

@@ -236,20 +236,11 @@ func (e *Engine) waitHealthy(ctx context.Context, r remote.Runner, c plan.Change
 	if interval <= 0 {
 		interval = time.Second
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := r.Run(ctx, remote.Command{Name: "health of " + res.Name, Script: res.Health, Sudo: true, Timeout: 10 * time.Second})
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s is not healthy %s after it started: %w", res.Name, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(interval):
-		}
+	check := remote.Command{Name: "health of " + res.Name, Script: res.Health, Sudo: true, Timeout: 10 * time.Second}
+	if err := remote.Poll(ctx, r, check, timeout, interval); err != nil {
+		return fmt.Errorf("%s is not healthy %s after it started: %w", res.Name, timeout, errors.Unwrap(err))
 	}
+	return nil
 }
 
 // unwrapHost keeps an inner error's step but not its host: the step above names the host once.

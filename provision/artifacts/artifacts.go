@@ -74,6 +74,12 @@ func Load(dir string) (*Set, error) {
 	return s, nil
 }
 
+// Has reports whether the set has the file at path: for files that sets made by an older kforge lack.
+func (s *Set) Has(path string) bool {
+	_, ok := s.byPath[path]
+	return ok
+}
+
 // Binary returns a resource that installs the set's file at dest, described as version.
 func (s *Set) Binary(path, dest, version string) (resource.Resource, error) {
 	f, ok := s.byPath[path]

@@ -22,6 +22,9 @@ const (
 	portHealth      = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'"
 )
 
+// APIServerHealth is the check that this host's API server, on port, is ready.
+func APIServerHealth(port int) string { return fmt.Sprintf(apiServerHealth, port) }
+
 // controlPlane adds the API server, controller-manager, scheduler and kubectl to every control-plane host, after
 // etcd on the same host: the controller-manager exits if it starts before the API server is ready.
 func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefix, out map[string][]resource.Resource) error {

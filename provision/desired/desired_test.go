@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -390,5 +391,73 @@ func TestRegistryMirrors(t *testing.T) {
 		if strings.HasSuffix(name, "/hosts.toml") && (len(r.Restarts) != 0 || !r.Diffable || r.Mode != 0o644) {
 			t.Errorf("%s: restarts %v, diffable %v, mode %v", name, r.Restarts, r.Diffable, r.Mode)
 		}
+	}
+}
+
+// TestEtcdSnapshotSchedule: with snapshots configured, every etcd member gets the script, the oneshot unit and
+// an enabled timer; the script, run against a stand-in etcdctl, writes a snapshot and its sum and keeps the
+// newest `keep`.
+func TestEtcdSnapshotSchedule(t *testing.T) {
+	rs, err := etcdSnapshots(&config.EtcdSnapshots{Schedule: "*-*-* 02:30:00", Keep: 2, Dir: "/var/lib/etcd-snapshots"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]resource.Resource{}
+	for _, r := range rs {
+		byName[r.Name] = r
+	}
+	timer := string(byName["/etc/systemd/system/kforge-etcd-snapshot.timer"].Content)
+	if !strings.Contains(timer, "OnCalendar=*-*-* 02:30:00\n") || !strings.Contains(timer, "Persistent=true\n") ||
+		strings.Join(byName["/etc/systemd/system/kforge-etcd-snapshot.timer"].Restarts, " ") != "unit:kforge-etcd-snapshot.timer" {
+		t.Errorf("timer:\n%s", timer)
+	}
+	if u := byName["kforge-etcd-snapshot.timer"]; u.Kind != resource.Unit || !u.Enabled || !u.Active {
+		t.Errorf("timer unit: %+v", u)
+	}
+	if d := byName["/var/lib/etcd-snapshots"]; d.Kind != resource.Directory || d.Mode != 0o700 {
+		t.Errorf("directory: %+v", d)
+	}
+	script := byName["/usr/local/lib/kforge/etcd-snapshot.sh"]
+	if script.Mode != 0o755 || !strings.Contains(string(script.Content), Etcdctl+` snapshot save "$tmp"`) {
+		t.Fatalf("script (%v):\n%s", script.Mode, script.Content)
+	}
+	// The script, with the directory and etcdctl swapped for a temporary directory and a stand-in that writes the
+	// time it was called; date is a stand-in too, so that the names differ without waiting.
+	dir := t.TempDir()
+	bin := t.TempDir()
+	stub := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stub("etcdctl", `printf 'snapshot %s\n' "$(cat `+bin+`/n)" > "$3"`)
+	stub("date", `n=$(cat `+bin+`/n); printf '2026120%dT000000Z\n' "$n"`)
+	body := strings.ReplaceAll(string(script.Content), "dir=/var/lib/etcd-snapshots", "dir="+dir)
+	body = strings.ReplaceAll(body, Etcdctl, "etcdctl")
+	for n := 1; n <= 3; n++ {
+		if err := os.WriteFile(filepath.Join(bin, "n"), []byte(fmt.Sprint(n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", "-c", body)
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("run %d: %v\n%s", n, err, out)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "etcd-20261202T000000Z.db etcd-20261202T000000Z.db.sha256 etcd-20261203T000000Z.db etcd-20261203T000000Z.db.sha256" {
+		t.Errorf("kept (want the newest 2, each with its sum): %v", names)
+	}
+	check := exec.Command("sha256sum", "-c", "etcd-20261203T000000Z.db.sha256")
+	check.Dir = dir
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("sha256sum -c: %v\n%s", err, out)
+	}
+	if none, err := etcdSnapshots(nil); err != nil || none != nil {
+		t.Errorf("no schedule: %v %v", none, err)
 	}
 }

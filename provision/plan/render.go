@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/kforge/kforge/internal/bytesize"
 )
 
 // NoChanges is what a plan that changes nothing says.
@@ -62,7 +64,7 @@ func describe(c Change) string {
 			parts = append(parts, a.Mode+" "+a.Owner)
 		}
 		if a.Size > 0 {
-			parts = append(parts, size(a.Size))
+			parts = append(parts, bytesize.String(a.Size))
 		}
 		switch {
 		case a.Pending:
@@ -87,16 +89,6 @@ func describe(c Change) string {
 		return strings.Join(parts, ", ")
 	}
 	return strings.Join(c.Reasons, ", ")
-}
-
-func size(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // JSON renders the plan as the JSON document kforge plan --json prints and plan -out saves.

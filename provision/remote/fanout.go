@@ -3,7 +3,9 @@ package remote
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"time"
 )
 
 // ForEach runs fn for every host with at most limit running at once (limit < 1 means 1). It waits for all
@@ -73,4 +75,23 @@ func HostErrors(err error) []*HostError {
 	}
 	walk(err)
 	return out
+}
+
+// Poll runs cmd until it succeeds, every interval, for at most timeout (and never past ctx); the error says how
+// long it tried, with the last failure. For health checks after a start: a service takes a moment to answer.
+func Poll(ctx context.Context, r Runner, cmd Command, timeout, interval time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := r.Run(ctx, cmd)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("not ready after %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(interval):
+		}
+	}
 }

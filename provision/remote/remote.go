@@ -31,6 +31,9 @@ type Runner interface {
 type Command struct {
 	Script string
 	Stdin  io.Reader
+	// Stdout, when set, receives the command's output as it comes (Result.Stdout is then empty): for output too
+	// large to hold, such as a snapshot.
+	Stdout io.Writer
 	// Sudo runs the script as root: through `sudo -n` when the login user is not root.
 	Sudo bool
 	// Timeout bounds this command on top of the context; 0 means no extra bound.

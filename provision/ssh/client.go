@@ -319,6 +319,9 @@ func (c *Client) Run(ctx context.Context, cmd remote.Command) (remote.Result, er
 	var stdout bytes.Buffer
 	stderr := &stderrWriter{}
 	s.Stdin, s.Stdout, s.Stderr = cmd.Stdin, &stdout, stderr
+	if cmd.Stdout != nil {
+		s.Stdout = cmd.Stdout
+	}
 	if err := s.Start(c.commandLine(cmd.Script, cmd.Sudo)); err != nil {
 		return remote.Result{}, c.hostError(cmd.Label(), err)
 	}

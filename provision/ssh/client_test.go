@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,13 @@ func TestRunAsRoot(t *testing.T) {
 	res, err := c.Run(context.Background(), remote.Command{Script: "read x; printf '%s|%s\\n' \"$x\" 'it'\\''s'", Stdin: strings.NewReader("hello\n")})
 	if err != nil || string(res.Stdout) != "hello|it's\n" {
 		t.Errorf("stdin/quoting: %q, %v", res.Stdout, err)
+	}
+
+	// Stdout given: the output streams there (8 MiB, more than any buffer on the way), not into the result.
+	var streamed bytes.Buffer
+	res, err = c.Run(context.Background(), remote.Command{Script: "head -c 8388608 /dev/zero | tr '\\0' x", Stdout: &streamed})
+	if err != nil || streamed.Len() != 8<<20 || strings.Trim(streamed.String(), "x") != "" || len(res.Stdout) != 0 {
+		t.Errorf("streamed stdout: %d bytes, result %d bytes, %v", streamed.Len(), len(res.Stdout), err)
 	}
 
 	res, err = c.Run(context.Background(), remote.Command{Name: "fail on purpose", Script: "echo out; echo 'bad thing' >&2; exit 3"})

@@ -90,7 +90,8 @@ const (
 //     kelseyhightower/kubernetes-the-hard-way downloads-amd64.txt (the six Kubernetes binaries, the rest too);
 //   - checksum files: podplane/vmconfig scripts/deps/sources.go (HashURL of each) and PRO-Robotech/in-cloud-docs
 //     assets/js/60c88869.bce18261.js (templateUrlBinCheckSum, with etcd's SHA256SUMS);
-//   - tarball members: etcd under etcd-{v}-linux-{arch}/ (bondyra/k8s-vagrant hard-way/roles/k8s-master/files/setup_etcd.sh),
+//   - tarball members: etcd under etcd-{v}-linux-{arch}/ (bondyra/k8s-vagrant hard-way/roles/k8s-master/files/setup_etcd.sh;
+//     etcdutl beside etcdctl since v3.5: install scripts that extract etcd-{v}-linux-amd64/etcdutl, checked 2026-12-07),
 //     containerd under bin/ and crictl at the root (Chever-John/dotfiles scripts/kubernetes/install.sh), the CNI
 //     plugins at the root (WildVoidPointer/ShOpsTools KubernetesV1.30.3Installer/07_install_CNI.sh).
 func catalog() []component {
@@ -109,7 +110,8 @@ func catalog() []component {
 		// SHA256SUMS lists every file of the release.
 		component{name: "etcd", version: "etcd", base: githubHost,
 			path: etcd + "etcd-{v}-linux-{arch}.tar.gz", sums: etcd + "SHA256SUMS",
-			files: map[string]string{"etcd-{v}-linux-{arch}/etcd": "bin/etcd", "etcd-{v}-linux-{arch}/etcdctl": "bin/etcdctl"}},
+			files: map[string]string{"etcd-{v}-linux-{arch}/etcd": "bin/etcd", "etcd-{v}-linux-{arch}/etcdctl": "bin/etcdctl",
+				"etcd-{v}-linux-{arch}/etcdutl": "bin/etcdutl"}},
 		component{name: "containerd", version: "containerd", base: githubHost, path: containerd, sums: containerd + ".sha256sum",
 			files: map[string]string{"bin/containerd": "bin/containerd", "bin/containerd-shim-runc-v2": "bin/containerd-shim-runc-v2", "bin/ctr": "bin/ctr"}},
 		// runc.sha256sum lists every file of the release.

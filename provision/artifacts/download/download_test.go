@@ -19,7 +19,7 @@ import (
 )
 
 var setPaths = []string{
-	"bin/containerd", "bin/containerd-shim-runc-v2", "bin/crictl", "bin/ctr", "bin/etcd", "bin/etcdctl",
+	"bin/containerd", "bin/containerd-shim-runc-v2", "bin/crictl", "bin/ctr", "bin/etcd", "bin/etcdctl", "bin/etcdutl",
 	"bin/kube-apiserver", "bin/kube-controller-manager", "bin/kube-proxy", "bin/kube-scheduler", "bin/kubectl",
 	"bin/kubelet", "bin/runc", "cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap",
 }

@@ -108,8 +108,8 @@ func (u *upstream) publish(arch string, v map[string]string) {
 
 	etcd := v["etcd"]
 	dir := "etcd-" + etcd + "-linux-" + arch
-	etcdTar := u.tarball(dir, map[string]string{dir + "/etcd": "bin/etcd", dir + "/etcdctl": "bin/etcdctl"},
-		dir+"/", dir+"/etcdutl", dir+"/README.md")
+	etcdTar := u.tarball(dir, map[string]string{dir + "/etcd": "bin/etcd", dir + "/etcdctl": "bin/etcdctl", dir + "/etcdutl": "bin/etcdutl"},
+		dir+"/", dir+"/README.md")
 	base := "/etcd-io/etcd/releases/download/" + etcd + "/"
 	u.put(base+dir+".tar.gz", etcdTar)
 	other := payload("etcd darwin", 32)
