@@ -38,7 +38,7 @@ func (f *fakeHost) Run(_ context.Context, cmd remote.Command) (remote.Result, er
 	return f.answer(cmd)
 }
 func (f *fakeHost) Stat(context.Context, []string) ([]remote.FileInfo, error) { return nil, nil }
-func (f *fakeHost) ReadFile(context.Context, string) ([]byte, error)        { return nil, nil }
+func (f *fakeHost) ReadFile(context.Context, string) ([]byte, error)          { return nil, nil }
 func (f *fakeHost) Upload(_ context.Context, file remote.File) (bool, error) {
 	rc, err := file.Open()
 	if err != nil {
