@@ -158,8 +158,6 @@ func restoreInput(t *testing.T) RestoreInput {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	c := newFakeCluster()
-	_ = c
 	return RestoreInput{Cluster: "prod", File: file, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)),
 		Members:      []Member{{Name: "cp-1", IP: "198.18.0.11"}, {Name: "cp-2", IP: "198.18.0.12"}, {Name: "cp-3", IP: "198.18.0.13"}},
 		ControlPlane: []string{"cp-1", "cp-2", "cp-3"}, Nodes: []string{"cp-1", "cp-2", "cp-3", "worker-1"}, APIPort: 6443,
