@@ -952,6 +952,57 @@ func TestHAControlPlaneOnALab(t *testing.T) {
 	}
 	scheduledSnapshots(t, l)
 	snapshotRoundTrip(t, l, dir)
+	rebootEveryHost(t, l, dir)
+}
+
+// rebootEveryHost: every host of the cluster, control plane included, reboots at once; with no kforge run, the
+// nodes are Ready again, a Deployment's pods run again and reach each other across nodes (the routes are back),
+// the sysctls kforge set hold, and kforge sees nothing to change.
+func rebootEveryHost(t *testing.T, l *lab.Lab, dir string) {
+	t.Helper()
+	const pods = kubectl + "get pods -l app=web -o jsonpath='{range .items[*]}{.spec.nodeName} {.status.podIP} {.status.phase}{\"\\n\"}{end}'"
+	onHost(t, l, 0, kubectl+"create deployment web --image=kforge.local/testbox:busybox --replicas=4 && "+
+		kubectl+"rollout status deployment web --timeout=120s >/dev/null")
+	labFixture.Reboot(t)
+	waitNodesReady(t, l, 4)
+	running := ""
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		if running = onHost(t, l, 0, kubectl+"rollout status deployment web --timeout=5s >/dev/null 2>&1 && "+pods+" || true"); strings.Count(running, " Running") == 4 {
+			break
+		}
+	}
+	if strings.Count(running, " Running") != 4 {
+		t.Fatalf("after rebooting every host, the Deployment's pods:\n%s\n%s", running, onHost(t, l, 0, kubectl+"get pods -o wide"))
+	}
+	// Pod to pod across nodes: from the first pod to every pod on another node.
+	var from, fromNode string
+	reached := 0
+	for _, line := range strings.Split(running, "\n") {
+		f := strings.Fields(line)
+		if from == "" {
+			fromNode = f[0]
+			from = onHost(t, l, 0, kubectl+"get pods -l app=web -o jsonpath='{.items[0].metadata.name}'")
+			continue
+		}
+		if f[0] == fromNode {
+			continue
+		}
+		got := onHost(t, l, 0, kubectl+"exec "+from+" -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 5 "+f[1]+" 8080' 2>&1 | tail -1 || true")
+		if !strings.HasPrefix(got, "web-") {
+			t.Errorf("after the reboot, pod %s on %s to %s on %s: %q", from, fromNode, f[1], f[0], got)
+		}
+		reached++
+	}
+	for i := range 4 {
+		if got := onHost(t, l, i, "sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables; ip route show proto 200 | wc -l"); got != "1\n1\n3" {
+			t.Errorf("after the reboot, %s's sysctls and routes to the other nodes' pods: %q", l.Hosts[i].Name, got)
+		}
+	}
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("plan after rebooting every host: exit %d\n%s", r.code, r.stdout)
+	}
+	t.Logf("every host rebooted: 4 nodes Ready, the Deployment's 4 pods run, pod to pod across nodes (%d pairs) works", reached)
+	onHost(t, l, 0, kubectl+"delete deployment web")
 }
 
 // scheduledSnapshots: every member's timer is on; its service, run three times, leaves the newest two snapshots

@@ -69,6 +69,24 @@ func TestHostsAreRealMachines(t *testing.T) {
 	}
 }
 
+// TestRebootKeepsTheRootFilesystem: a rebooted host has a new init (its PID 1 started anew: hosts share the
+// machine's kernel, and so its boot id), what is on its root file system, and not
+// what lived in its tmpfs; it runs systemd again and answers SSH with the same host key.
+func TestRebootKeepsTheRootFilesystem(t *testing.T) {
+	l := fixture.Get(t)
+	h := l.Hosts[2]
+	before := sshRun(t, l, h, "systemctl is-system-running --wait >/dev/null; echo kept > /root/kforge-reboot; echo gone > /run/kforge-reboot; cut -d' ' -f22 /proc/1/stat")
+	fixture.Reboot(t, h.Name)
+	after := sshRun(t, l, h, "systemctl is-system-running --wait; cut -d' ' -f22 /proc/1/stat; cat /root/kforge-reboot; cat /run/kforge-reboot 2>&1 || true; rm -f /root/kforge-reboot")
+	lines := strings.Split(after, "\n")
+	if len(lines) != 4 || lines[0] != "running" || lines[1] == before || lines[2] != "kept" || !strings.Contains(lines[3], "No such file") {
+		t.Errorf("after the reboot (init started at tick %s before):\n%s", before, after)
+	}
+	if _, statuses, err := fixture.Manager().Status(l.Name); err != nil || !statuses[2].Running || statuses[2].PID != l.Hosts[2].PID {
+		t.Errorf("status after the reboot: %+v %v", statuses, err)
+	}
+}
+
 func TestSecondUpIsRefused(t *testing.T) {
 	l := fixture.Get(t)
 	_, err := fixture.Manager().Up(context.Background(), lab.UpOptions{Name: l.Name, Hosts: 1})

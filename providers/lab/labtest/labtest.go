@@ -68,6 +68,23 @@ func (f *Fixture) Get(t testing.TB) *lab.Lab {
 	return f.lab
 }
 
+// Reboot reboots hosts of the fixture's lab (all without names) and keeps the lab Get returned up to date.
+func (f *Fixture) Reboot(t testing.TB, hosts ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := f.manager.Reboot(ctx, f.Name, hosts...); err != nil {
+		t.Fatalf("reboot %v: %v", hosts, err)
+	}
+	fresh, err := f.manager.Load(f.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range f.lab.Hosts {
+		f.lab.Hosts[i].PID = fresh.Hosts[i].PID
+	}
+}
+
 // Main runs the package's tests and then takes the lab down, also when the run is interrupted (SIGINT,
 // SIGTERM). A run that was killed outright leaves its lab behind; the next run's Get removes it first.
 func (f *Fixture) Main(m *testing.M) int {
