@@ -59,7 +59,27 @@ provider "lab" { name = "NAME" }.`,
 			return a.labView().Down(views.LabDown{Name: name, Hosts: res.Hosts, MachineChanges: changeStrings(res.Sysctls)})
 		},
 	}
-	cmd.AddCommand(up, status, down)
+	reboot := &cobra.Command{
+		Use:   "reboot [HOST...]",
+		Short: "Shut hosts down cleanly and boot them again (all without names), as machines reboot; then show the lab",
+		RunE: func(c *cobra.Command, hosts []string) error {
+			view := a.labView()
+			if err := a.labManager(view.Progress).Reboot(c.Context(), name, hosts...); err != nil {
+				return err
+			}
+			l, err := a.labManager(nil).Load(name)
+			if err != nil {
+				return err
+			}
+			view.Progress("waiting for systemd in every host (over SSH, host keys checked)")
+			report, err := a.labReport(c.Context(), l, true)
+			if err != nil {
+				return err
+			}
+			return view.Status(report)
+		},
+	}
+	cmd.AddCommand(up, status, reboot, down)
 	return cmd
 }
 
