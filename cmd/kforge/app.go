@@ -42,6 +42,7 @@ type app struct {
 	varFiles   []string
 
 	ignorePreflight []string
+	allowDowngrade  bool
 	purgeData       bool // destroy --purge-data
 }
 
@@ -67,6 +68,7 @@ func (a *app) root() *cobra.Command {
 	pf.StringArrayVar(&a.vars, "var", nil, "set a variable: NAME=VALUE (repeatable; beats KFORGE_VAR_NAME and *.kfvars)")
 	pf.StringArrayVar(&a.varFiles, "var-file", nil, "read variables from a .kfvars file (repeatable)")
 	pf.StringSliceVar(&a.ignorePreflight, "ignore-preflight", nil, "preflight check IDs whose errors are only warnings (preflight, plan, apply)")
+	pf.BoolVar(&a.allowDowngrade, "allow-downgrade", false, "plan and apply versions older than those on the hosts (refused otherwise)")
 	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd(), a.planCmd(), a.applyCmd(), a.showCmd(), a.destroyCmd(),
 		a.initCmd(), a.forceUnlockCmd(), a.preflightCmd(), a.certsCmd(), a.kubeconfigCmd(), a.labCmd(), a.etcdCmd())
 	return root

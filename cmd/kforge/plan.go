@@ -31,6 +31,7 @@ import (
 	"github.com/kforge/kforge/provision/ready"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/resource"
+	"github.com/kforge/kforge/provision/skew"
 	"github.com/kforge/kforge/provision/ssh"
 	"github.com/kforge/kforge/provision/state"
 )
@@ -235,7 +236,10 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 			return nil, err
 		}
 	}
-	if p.want, p.pkiChanges, err = s.desired(destroy); err == nil {
+	if p.want, p.pkiChanges, err = s.desired(destroy); err == nil && !destroy {
+		err = skew.Check(p.want, s.state.Versions, a.allowDowngrade)
+	}
+	if err == nil {
 		p.plan, err = s.makePlan(ctx, p.want)
 	}
 	if err == nil && destroy && a.purgeData {
