@@ -299,8 +299,35 @@ func (s *session) makePlan(ctx context.Context, want map[string][]resource.Resou
 	for _, h := range s.cluster.Hosts {
 		hosts = append(hosts, h.Name)
 	}
-	return planner.Make(ctx, planner.Input{Cluster: s.cluster.Name, Hosts: hosts, Desired: want, Runners: s.runners, State: s.state,
+	p, err := planner.Make(ctx, planner.Input{Cluster: s.cluster.Name, Hosts: hosts, Desired: want, Runners: s.runners, State: s.state,
 		Parallelism: readParallelism})
+	if err != nil {
+		return nil, err
+	}
+	// A node an earlier apply drained and did not uncordon (it was killed, or a step failed) is uncordoned by
+	// this one, once its host's other changes are made.
+	for i, hp := range p.Hosts {
+		if s.state.Drained[hp.Host] {
+			p.Hosts[i].Changes = append(p.Hosts[i].Changes, plan.Change{ID: apply.NodeKind + ":" + hp.Host, Kind: apply.NodeKind, Name: hp.Host,
+				Action: plan.Update, Reasons: []string{"uncordon: an earlier apply drained it and did not finish"}})
+		}
+	}
+	return p, nil
+}
+
+// disruptive are the binaries whose replacement disrupts a node's pods: its node is drained first.
+var disruptive = map[string]bool{"/usr/local/bin/kubelet": true, "/usr/local/bin/containerd": true,
+	"/usr/local/bin/containerd-shim-runc-v2": true, "/usr/local/sbin/runc": true}
+
+// disrupts says whether a host's plan replaces what runs its pods (an upgrade): not a first install, which has
+// no pods yet, nor a restart for a new configuration, which pods outlive.
+func disrupts(hp plan.HostPlan) bool {
+	for _, c := range hp.Changes {
+		if c.Kind == string(resource.Binary) && disruptive[c.Name] && (c.Action == plan.Update || c.Action == plan.Replace) {
+			return true
+		}
+	}
+	return false
 }
 
 // phases: etcd members first, then the API servers, then everything else (the cluster's start order); the
@@ -379,7 +406,7 @@ func (a *app) showCmd() *cobra.Command {
 
 func (a *app) applyCmd() *cobra.Command {
 	var autoApprove bool
-	var parallelism int
+	var parallelism, maxUnavailable int
 	cmd := &cobra.Command{
 		Use:   "apply [FILE]",
 		Short: "Make the hosts match the configuration: plan, confirm, apply (or apply a saved plan)",
@@ -392,11 +419,12 @@ hosts, the state and the configuration — and refuses it, naming what changed, 
 			if len(args) == 1 {
 				file = args[0]
 			}
-			return a.runApply(c.Context(), file, autoApprove, parallelism, false)
+			return a.runApply(c.Context(), file, autoApprove, parallelism, maxUnavailable, false)
 		},
 	}
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking")
 	cmd.Flags().IntVar(&parallelism, "parallelism", 10, "hosts worked on at once")
+	cmd.Flags().IntVar(&maxUnavailable, "max-unavailable", 1, "nodes drained at once when their kubelet or container runtime is replaced")
 	return cmd
 }
 
@@ -409,7 +437,7 @@ func (a *app) destroyCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			a.purgeData = purge
-			return a.runApply(c.Context(), "", autoApprove, parallelism, true)
+			return a.runApply(c.Context(), "", autoApprove, parallelism, 1, true)
 		},
 	}
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "destroy without asking")
@@ -449,7 +477,7 @@ func (a *app) lock(operation string) (*state.Lock, error) {
 }
 
 // runApply plans (or reads a saved plan), confirms, issues the PKI the plan needs, and applies.
-func (a *app) runApply(ctx context.Context, file string, autoApprove bool, parallelism int, destroy bool) error {
+func (a *app) runApply(ctx context.Context, file string, autoApprove bool, parallelism, maxUnavailable int, destroy bool) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	pl, err := a.planNow(ctx, "apply", destroy)
@@ -507,7 +535,10 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 		s.remember()
 	}
 	e := &apply.Engine{Runners: s.runners, State: s.state, StateDir: s.stateDir, Parallelism: parallelism,
-		Phases: phases(s.cluster), Events: s.view.Event}
+		Phases: phases(s.cluster), Events: s.view.Event, MaxUnavailable: maxUnavailable}
+	if cp := s.controlPlaneRunner(); cp != nil && !destroy {
+		e.Drainer, e.Disrupts = &ready.Drainer{CP: cp, Nodes: s.runners}, disrupts
+	}
 	if err := e.Apply(ctx, p, want); err != nil {
 		return err
 	}
@@ -521,16 +552,23 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 // image is imported) and takes seconds; minutes mean something is wrong, and the error says what.
 const nodesReadyTimeout = 3 * time.Minute
 
+// controlPlaneRunner is the connection to the first control-plane host, where kubectl has admin.conf.
+func (s *session) controlPlaneRunner() remote.Runner {
+	for _, h := range s.cluster.Hosts {
+		if r, ok := s.runners[h.Name]; ok && h.Has(config.RoleControlPlane) {
+			return r
+		}
+	}
+	return nil
+}
+
 // waitReady waits until every node of the configuration is Ready, asking a control-plane host.
 func (s *session) waitReady(ctx context.Context) error {
 	var nodes []string
-	var cp remote.Runner
+	cp := s.controlPlaneRunner()
 	for _, h := range s.cluster.Hosts {
 		if h.RunsKubelet() {
 			nodes = append(nodes, h.Name)
-		}
-		if r, ok := s.runners[h.Name]; ok && cp == nil && h.Has(config.RoleControlPlane) {
-			cp = r
 		}
 	}
 	if cp == nil || len(nodes) == 0 {

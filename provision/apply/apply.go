@@ -47,10 +47,25 @@ type Engine struct {
 	Events func(Event)
 	// StepTimeout bounds one change; default 10 minutes.
 	StepTimeout time.Duration
+	// Drainer moves a node's pods away before changes that Disrupt them and lets them back after; with either
+	// nil, nothing is drained. At most MaxUnavailable nodes (default 1) are drained at once.
+	Drainer        Drainer
+	Disrupts       func(plan.HostPlan) bool
+	MaxUnavailable int
 
 	mu     sync.Mutex // guards State and its file
 	emitMu sync.Mutex // hosts report from their own goroutines; views see one event at a time
 }
+
+// Drainer drains a node and uncordons it (once it is Ready again).
+type Drainer interface {
+	Drain(ctx context.Context, node string) error
+	Uncordon(ctx context.Context, node string) error
+}
+
+// NodeKind marks a plan's change that is about a node rather than a file or unit: "uncordon", for a node that an
+// apply drained and did not get to uncordon. The engine uncordons it after the host's other changes.
+const NodeKind = "node"
 
 // DataKind marks a data directory (etcd's, containerd's, the kubelet's) that destroy --purge-data deletes with
 // everything in it; nothing else in a plan deletes what kforge did not write.
@@ -87,6 +102,9 @@ func (e *Engine) Apply(ctx context.Context, p *plan.Plan, desired map[string][]r
 		if phase.Rolling && restarts {
 			limit = 1
 		}
+		if n := e.maxUnavailable(); n < limit && slices.ContainsFunc(hosts, e.drains) {
+			limit = n
+		}
 		err := remote.ForEach(ctx, hosts, limit, func(h plan.HostPlan) string { return h.Host }, "apply",
 			func(ctx context.Context, h plan.HostPlan) error { return e.host(ctx, h, desired[h.Host]) })
 		if err != nil {
@@ -95,6 +113,47 @@ func (e *Engine) Apply(ctx context.Context, p *plan.Plan, desired map[string][]r
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// drains says whether a host's node is drained before its changes.
+func (e *Engine) drains(hp plan.HostPlan) bool {
+	return e.Drainer != nil && e.Disrupts != nil && e.Disrupts(hp)
+}
+
+func (e *Engine) maxUnavailable() int {
+	if e.MaxUnavailable <= 0 {
+		return 1
+	}
+	return e.MaxUnavailable
+}
+
+// drain drains the host's node, recording first that it is drained: an apply killed before the uncordon leaves
+// a state from which the next apply uncordons it.
+func (e *Engine) drain(ctx context.Context, r remote.Runner, host string) error {
+	e.mu.Lock()
+	if e.State.Drained == nil {
+		e.State.Drained = map[string]bool{}
+	}
+	e.State.Drained[host] = true
+	e.mu.Unlock()
+	if err := e.save(); err != nil {
+		return err
+	}
+	return e.step(ctx, r, host, plan.Change{Action: "drain", Kind: NodeKind, Name: host}, func(ctx context.Context) error {
+		return e.Drainer.Drain(ctx, host)
+	})
+}
+
+func (e *Engine) uncordon(ctx context.Context, r remote.Runner, host string) error {
+	if err := e.step(ctx, r, host, plan.Change{Action: "uncordon", Kind: NodeKind, Name: host}, func(ctx context.Context) error {
+		return e.Drainer.Uncordon(ctx, host)
+	}); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	delete(e.State.Drained, host)
+	e.mu.Unlock()
+	return e.save()
 }
 
 func hasRestart(h plan.HostPlan) bool {
@@ -133,10 +192,22 @@ func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Res
 	for _, res := range want {
 		byID[res.ID()] = res
 	}
+	e.mu.Lock()
+	drained := e.State.Drained[hp.Host] // by an apply that did not finish: uncordoned below
+	e.mu.Unlock()
+	if e.drains(hp) && !drained {
+		if err := e.drain(ctx, r, hp.Host); err != nil {
+			return err
+		}
+		drained = true
+	}
 	reloaded := false
 	for _, c := range hp.Changes {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("stopped before %s %s %s: %w", c.Action, c.Kind, c.Name, err)
+		}
+		if c.Kind == NodeKind {
+			continue // the uncordon, after the rest
 		}
 		// systemd reads unit files at daemon-reload: once per host, before the first unit is touched.
 		if c.Kind == string(resource.Unit) && !reloaded && unitFilesChanged(hp) {
@@ -176,7 +247,13 @@ func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Res
 	for _, res := range want {
 		e.record(hp.Host, plan.Change{ID: res.ID(), Kind: string(res.Kind), Name: res.Name, Action: plan.NoOp}, res)
 	}
-	return e.save()
+	if err := e.save(); err != nil {
+		return err
+	}
+	if drained && e.Drainer != nil {
+		return e.uncordon(ctx, r, hp.Host)
+	}
+	return nil
 }
 
 func (e *Engine) daemonReload(ctx context.Context, r remote.Runner, host string) error {

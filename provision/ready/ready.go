@@ -1,5 +1,6 @@
-// Package ready waits, after an apply, until the cluster serves: every node Ready. It asks through kubectl on a
-// control-plane host, since the operator's machine may not reach the API server (a bastion, a private network).
+// Package ready waits, after an apply, until the cluster serves (every node Ready, add-ons available), and drains
+// and uncordons nodes around changes that disrupt their pods. It works through kubectl on a control-plane host,
+// since the operator's machine may not reach the API server (a bastion, a private network).
 package ready
 
 import (

@@ -33,6 +33,9 @@ type State struct {
 	Connections map[string]Connection `json:"connections,omitempty"`
 	// PodCIDRs is each node's slice of the pod CIDR, as kforge assigned it: a node keeps its slice for life.
 	PodCIDRs map[string]string `json:"pod_cidrs,omitempty"`
+	// Drained lists the nodes an apply drained and has not uncordoned yet: the next apply uncordons them, also
+	// when the one that drained them was killed.
+	Drained map[string]bool `json:"drained,omitempty"`
 }
 
 // Connection is how to reach a host (no bastion: a host behind one must stay in the configuration until its
