@@ -73,9 +73,12 @@ bench: deps artifacts
 	KFORGE_BENCH=1 go test ./bench -run '^TestBenchmarks$$' -count=1 -v -timeout 60m
 
 # Kubernetes, etcd and containerd built from the Go module proxy, runc and CNI plugins from Debian, with a
-# manifest of sha256 sums, in /var/cache/kforge/artifacts (cached by version: a second run takes seconds).
+# manifest of sha256 sums, in /var/cache/kforge/artifacts (cached by version: a second run takes seconds); also
+# the set of the release before, UPGRADE_FROM, which the upgrade test starts from (labtest.UpgradeFrom).
+UPGRADE_FROM ?= v1.37.1
 artifacts: deps
 	scripts/build-artifacts.sh
+	K8S_VERSION=$(UPGRADE_FROM) scripts/build-artifacts.sh
 
 # The upstream Kubernetes conformance suite against a 3-node cluster on lab hosts (test/conformance/run.sh), from
 # nothing: e2e.test, its images and the artifacts built here (cached), lab up, kforge apply, the suite, teardown.

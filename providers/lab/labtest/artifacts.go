@@ -13,16 +13,34 @@ import (
 // builds (make test and make bench build it first).
 func ArtifactSet(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("KFORGE_ARTIFACT_SET")
-	if dir == "" {
-		_, self, _, _ := runtime.Caller(0)
-		script := filepath.Join(filepath.Dir(self), "..", "..", "..", "scripts", "build-artifacts.sh")
-		out, err := exec.Command(script, "--print-set").Output()
-		if err != nil {
-			t.Fatalf("%s --print-set: %v", script, err)
-		}
-		dir = strings.TrimSpace(string(out))
+	if dir := os.Getenv("KFORGE_ARTIFACT_SET"); dir != "" {
+		return checkSet(t, dir)
 	}
+	return ArtifactSetFor(t, "")
+}
+
+// UpgradeFrom is the Kubernetes version the upgrade test starts from: the release before the default one, whose
+// artifact set make artifacts builds too.
+const UpgradeFrom = "v1.37.1"
+
+// ArtifactSetFor is the set of Kubernetes version (the default one when empty), as make artifacts builds it.
+func ArtifactSetFor(t testing.TB, version string) string {
+	t.Helper()
+	_, self, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(self), "..", "..", "..", "scripts", "build-artifacts.sh")
+	cmd := exec.Command(script, "--print-set")
+	if version != "" {
+		cmd.Env = append(os.Environ(), "K8S_VERSION="+version)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s --print-set: %v", script, err)
+	}
+	return checkSet(t, strings.TrimSpace(string(out)))
+}
+
+func checkSet(t testing.TB, dir string) string {
+	t.Helper()
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		t.Fatalf("no artifact set at %s: run make artifacts (make test and make bench do): %v", dir, err)
 	}
