@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,9 +146,11 @@ func TestUpgradeOnALab(t *testing.T) {
 
 	configure(toVersion, to)
 	r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
+	changes := planChanges(r.stdout)
 	for i := range 4 {
-		if !regexp.MustCompile(`(?s)host ` + l.Hosts[i].Name + `\n.*?~   binary /usr/local/bin/kubelet  \(kubelet ` + regexp.QuoteMeta(toVersion)).MatchString(r.stdout) {
-			t.Fatalf("upgrade plan: no kubelet %s for %s (exit %d)\n%s%s", toVersion, l.Hosts[i].Name, r.code, r.stdout, r.stderr)
+		want := "~   binary /usr/local/bin/kubelet  (kubelet " + labtest.UpgradeFrom + " -> kubelet " + toVersion
+		if r.code != 2 || !slices.ContainsFunc(changes[l.Hosts[i].Name], func(c string) bool { return strings.HasPrefix(c, want) }) {
+			t.Fatalf("upgrade plan: no %q for %s (exit %d)\n%s%s", want, l.Hosts[i].Name, r.code, r.stdout, r.stderr)
 		}
 	}
 
