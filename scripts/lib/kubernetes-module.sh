@@ -18,8 +18,12 @@ kubernetes_module() {
     echo "require k8s.io/kubernetes $version"
     echo
     echo "replace ("
+    # The require blocks are read once into a variable: a pipe into grep -q would end sed with SIGPIPE at the
+    # first match, which pipefail turns into "not found", and a module would go unreplaced now and then.
+    local requires
+    requires=$(sed -n '/^require (/,/^)/p' "$gomod")
     sed -n '/^replace (/,/^)/s|^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*|\1|p' "$gomod" | while read -r m; do
-      if sed -n '/^require (/,/^)/p' "$gomod" | grep -q "^[[:space:]]*$m "; then echo "	$m => $m $staging"; fi
+      if grep -q "^[[:space:]]*$m " <<< "$requires"; then echo "	$m => $m $staging"; fi
     done
     echo ")"
     if [ $# -gt 0 ]; then
