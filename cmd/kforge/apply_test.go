@@ -961,8 +961,28 @@ func TestHAControlPlaneOnALab(t *testing.T) {
 func rebootEveryHost(t *testing.T, l *lab.Lab, dir string) {
 	t.Helper()
 	const pods = kubectl + "get pods -l app=web -o jsonpath='{range .items[*]}{.spec.nodeName} {.status.podIP} {.status.phase}{\"\\n\"}{end}'"
-	onHost(t, l, 0, kubectl+"create deployment web --image=kforge.local/testbox:busybox --replicas=4 && "+
-		kubectl+"rollout status deployment web --timeout=120s >/dev/null")
+	// One pod per node (the control-plane nodes' taint tolerated), so that pod-to-pod traffic crosses nodes.
+	onHost(t, l, 0, kubectl+`apply -f - <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 4
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      tolerations:
+        - {key: node-role.kubernetes.io/control-plane, effect: NoSchedule}
+      topologySpreadConstraints:
+        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
+      containers:
+        - {name: web, image: kforge.local/testbox:busybox, imagePullPolicy: Never}
+EOF
+`+kubectl+"rollout status deployment web --timeout=120s >/dev/null")
 	labFixture.Reboot(t)
 	waitNodesReady(t, l, 4)
 	running := ""
@@ -992,6 +1012,9 @@ func rebootEveryHost(t *testing.T, l *lab.Lab, dir string) {
 			t.Errorf("after the reboot, pod %s on %s to %s on %s: %q", from, fromNode, f[1], f[0], got)
 		}
 		reached++
+	}
+	if reached < 2 {
+		t.Errorf("after the reboot, pod %s on %s reached pods on %d other nodes, want at least 2:\n%s", from, fromNode, reached, running)
 	}
 	for i := range 4 {
 		if got := onHost(t, l, i, "sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables; ip route show proto 200 | wc -l"); got != "1\n1\n3" {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -255,6 +256,9 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 // dataDirs are what destroy --purge-data deletes, where they exist.
 var dataDirs = []string{"/var/lib/etcd", "/var/lib/containerd", "/var/lib/kubelet", "/var/lib/cni"}
 
+// podBridge is the bridge the CNI config kforge writes has the bridge plugin make (templates/files/static).
+const podBridge = "cni0"
+
 // purge adds the deletion of the data directories that exist on each host to a destroy plan, so that the plan
 // shows them before anything happens.
 func (p *planned) purge(ctx context.Context) {
@@ -263,12 +267,18 @@ func (p *planned) purge(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		infos, err := r.Stat(ctx, dataDirs)
+		link := "/sys/class/net/" + podBridge
+		infos, err := r.Stat(ctx, append(slices.Clone(dataDirs), link))
 		if err != nil {
 			continue // the plan goes on without them; the host's error shows in its other steps
 		}
 		for _, fi := range infos {
-			if fi.Exists {
+			switch {
+			case !fi.Exists:
+			case fi.Path == link:
+				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.LinkKind) + ":" + podBridge,
+					Kind: string(apply.LinkKind), Name: podBridge, Action: plan.Delete, Reasons: []string{"--purge-data: the pods' bridge"}})
+			default:
 				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.DataKind) + ":" + fi.Path,
 					Kind: string(apply.DataKind), Name: fi.Path, Action: plan.Delete, Reasons: []string{"--purge-data: everything in it is deleted"}})
 			}

@@ -87,7 +87,8 @@ func TestUpgradeOnALab(t *testing.T) {
 	defer func() {
 		kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve", "--purge-data")
 	}()
-	onHost(t, l, 0, kubectl+"apply -f - <<'EOF'\n"+upgradeWorkload+"EOF\n"+kubectl+"rollout status deployment web --timeout=120s")
+	onHost(t, l, 0, kubectl+"apply -f - <<'EOF'\n"+upgradeWorkload+"EOF\n"+kubectl+"rollout status deployment web --timeout=120s >&2 || "+
+		"{ "+kubectl+"get pods -o wide >&2; "+kubectl+"describe pods -l app=web | tail -30 >&2; exit 1; }")
 
 	// The probe: one GET every 250 ms through the control plane's NodePort, a failure being anything but the
 	// name of a web pod within 2 s.

@@ -71,6 +71,10 @@ const NodeKind = "node"
 // everything in it; nothing else in a plan deletes what kforge did not write.
 const DataKind resource.Kind = "data"
 
+// LinkKind marks a network interface that destroy --purge-data deletes: the pods' bridge, which the CNI plugin
+// made and nothing else removes (a cluster made on the host later would find it with another address).
+const LinkKind resource.Kind = "link"
+
 // Phase is a group of hosts applied together. Rolling phases restart one host at a time (a control plane or an
 // etcd cluster keeps serving meanwhile); a rolling phase with nothing to restart still runs in parallel.
 type Phase struct {
@@ -386,6 +390,8 @@ func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.R
 			return run("remove "+c.Name, "rmdir -- "+q(c.Name)+" 2>/dev/null || true")
 		case resource.Unit:
 			return run("stop "+c.Name, "systemctl disable --now -- "+q(c.Name))
+		case LinkKind:
+			return run("delete "+c.Name, "ip link delete -- "+q(c.Name)+" 2>/dev/null || ! test -e /sys/class/net/"+q(c.Name))
 		case DataKind:
 			// The kubelet's pod volumes (tmpfs, bind mounts) stay mounted after it stops: unmount what is mounted
 			// beneath first, deepest first (lazily if busy), so that rm deletes data rather than failing on a
