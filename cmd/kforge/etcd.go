@@ -81,37 +81,50 @@ func (a *app) etcdView() views.Etcd {
 	return &views.EtcdHuman{Out: a.stdout, Err: a.stderr}
 }
 
-// etcdHosts loads the configuration and connects to the hosts that roles picks; the clients are in the order of
-// the configuration's hosts. close closes them.
-func (a *app) etcdHosts(ctx context.Context, pick func(config.Host) bool) (cluster *config.Cluster, runners map[string]remote.Runner, close func(), err error) {
-	cluster, err = a.loadCluster(ctx, a.configPath)
+// etcdSession is a command's hold on the cluster's etcd: the configuration, connections to the hosts it picked,
+// and the members.
+type etcdSession struct {
+	cluster *config.Cluster
+	runners map[string]remote.Runner
+	members []etcdsnapshot.Member
+	clients []*ssh.Client
+}
+
+func (s *etcdSession) close() {
+	for _, c := range s.clients {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// etcdSession loads the configuration and connects to the hosts pick chooses (the etcd members among them).
+func (a *app) etcdSession(ctx context.Context, pick func(config.Host) bool) (*etcdSession, error) {
+	cluster, err := a.loadCluster(ctx, a.configPath)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	var targets []ssh.Target
 	for _, h := range cluster.Hosts {
-		if pick(h) {
+		if pick(h) || h.Has(config.RoleEtcd) {
 			targets = append(targets, ssh.TargetFor(h))
 		}
 	}
 	warn := func(host, msg string) { fmt.Fprintf(a.stderr, "Warning: %s: %s\n", host, msg) }
-	clients, err := a.connect(ctx, a.statePath(a.configPath), targets, warn)
-	close = func() {
-		for _, c := range clients {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}
+	s := &etcdSession{cluster: cluster, runners: map[string]remote.Runner{}}
+	s.clients, err = a.connect(ctx, a.statePath(a.configPath), targets, warn)
 	if err != nil {
-		close()
-		return nil, nil, nil, err
+		s.close()
+		return nil, err
 	}
-	runners = map[string]remote.Runner{}
-	for i, c := range clients {
-		runners[targets[i].Name] = c
+	for i, c := range s.clients {
+		s.runners[targets[i].Name] = c
 	}
-	return cluster, runners, close, nil
+	if s.members, err = etcdMembers(cluster, s.runners); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // etcdMembers lists the members with the address they serve peers on, as the etcd units do.
@@ -133,15 +146,12 @@ func etcdMembers(cluster *config.Cluster, runners map[string]remote.Runner) ([]e
 func (a *app) etcdSnapshotSave(ctx context.Context, file string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cluster, runners, closeAll, err := a.etcdHosts(ctx, func(h config.Host) bool { return h.Has(config.RoleEtcd) })
+	s, err := a.etcdSession(ctx, func(config.Host) bool { return false })
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	members, err := etcdMembers(cluster, runners)
-	if err != nil {
-		return err
-	}
+	defer s.close()
+	cluster := s.cluster
 	if file == "" {
 		dir := filepath.Join(a.statePath(a.configPath), "snapshots")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -163,7 +173,7 @@ func (a *app) etcdSnapshotSave(ctx context.Context, file string) error {
 		return err
 	}
 	w := bufio.NewWriterSize(tmp, 1<<20)
-	snap, err := etcdsnapshot.Save(ctx, members, w)
+	snap, err := etcdsnapshot.Save(ctx, s.members, w)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -198,18 +208,13 @@ func (a *app) etcdSnapshotRestore(ctx context.Context, file string, autoApprove 
 		return err
 	}
 	defer lock.Release()
-	cluster, runners, closeAll, err := a.etcdHosts(ctx, func(h config.Host) bool {
-		return h.Has(config.RoleEtcd) || h.Has(config.RoleControlPlane) || h.RunsKubelet()
-	})
+	s, err := a.etcdSession(ctx, func(h config.Host) bool { return h.Has(config.RoleControlPlane) || h.RunsKubelet() })
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	members, err := etcdMembers(cluster, runners)
-	if err != nil {
-		return err
-	}
-	in := etcdsnapshot.RestoreInput{Cluster: cluster.Name, File: file, SHA256: sum, Size: size, Members: members,
+	defer s.close()
+	cluster := s.cluster
+	in := etcdsnapshot.RestoreInput{Cluster: cluster.Name, File: file, SHA256: sum, Size: size, Members: s.members,
 		APIPort: cluster.APIServer.Port, Now: time.Now()}
 	for _, h := range cluster.Hosts {
 		if h.Has(config.RoleControlPlane) {
@@ -237,7 +242,7 @@ func (a *app) etcdSnapshotRestore(ctx context.Context, file string, autoApprove 
 		}
 	}
 	start := time.Now()
-	if err := etcdsnapshot.Restore(ctx, p, runners, view.Step, timeout); err != nil {
+	if err := etcdsnapshot.Restore(ctx, p, s.runners, view.Step, timeout); err != nil {
 		return err
 	}
 	return view.Restored(p, time.Since(start))

@@ -391,7 +391,8 @@ func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.R
 		case resource.Unit:
 			return run("stop "+c.Name, "systemctl disable --now -- "+q(c.Name))
 		case LinkKind:
-			return run("delete "+c.Name, "ip link delete -- "+q(c.Name)+" 2>/dev/null || ! test -e /sys/class/net/"+q(c.Name))
+			// "dev" marks the name as one (ip takes no "--"); a link gone meanwhile is what was wanted.
+			return run("delete "+c.Name, "ip link delete dev "+q(c.Name)+" || ! test -e /sys/class/net/"+q(c.Name))
 		case DataKind:
 			// The kubelet's pod volumes (tmpfs, bind mounts) stay mounted after it stops: unmount what is mounted
 			// beneath first, deepest first (lazily if busy), so that rm deletes data rather than failing on a
