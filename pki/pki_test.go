@@ -299,6 +299,23 @@ func TestRenewalWindowRequestsAndKeyTypes(t *testing.T) {
 			t.Errorf("%s: %s (%s)", ch.Spec.Name, ch.Action, ch.Reason)
 		}
 	}
+	if w := Warnings(changes); len(w) != 0 {
+		t.Errorf("warnings with every CA outside its window: %q", w)
+	}
+	// Near the end of the CAs' ten years, they are kept (a plan never replaces one) and the plan warns of each.
+	changes, err = Plan(Catalog(c), s, c.PKI, now.Add(c.PKI.CAValidity-10*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Warnings(changes)
+	if len(w) != 3 || !strings.HasPrefix(w[0], "CA ca (kubernetes-ca) expires in ") || !strings.HasSuffix(w[0], "inside renew_before (30 days); CAs are not replaced by a plan") {
+		t.Errorf("warnings near the CAs' end: %q", w)
+	}
+	for _, ch := range changes {
+		if ch.Spec.Kind == KindCA && ch.Action != ActionKeep {
+			t.Errorf("%s: %s", ch.Spec.Name, ch.Action)
+		}
+	}
 
 	if err := s.SetRenewRequested(map[string]bool{"admin": true}); err != nil {
 		t.Fatal(err)

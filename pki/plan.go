@@ -64,7 +64,8 @@ func Plan(specs []Spec, s *Store, p config.PKI, now time.Time) ([]Change, error)
 					return nil, fmt.Errorf("%s: the key in %s does not belong to the certificate in %s", spec.Name, s.keyPath(spec.Name), s.certPath(spec.Name))
 				}
 				if left := e.Cert.NotAfter.Sub(now); left < p.RenewBefore {
-					ch.Reason = fmt.Sprintf("expires in %d days; CAs are not replaced automatically", int(left.Hours()/24))
+					ch.Reason = fmt.Sprintf("expires in %d days (%s), inside renew_before (%d days); CAs are not replaced by a plan",
+						int(left.Hours()/24), e.Cert.NotAfter.Format(time.DateOnly), int(p.RenewBefore.Hours()/24))
 				}
 			case e.Cert != nil && e.Key == nil:
 				if signed := signedBy(spec.Name, specs, entries); len(signed) > 0 {
@@ -87,6 +88,17 @@ func Plan(specs []Spec, s *Store, p config.PKI, now time.Time) ([]Change, error)
 		changes = append(changes, ch)
 	}
 	return changes, nil
+}
+
+// Warnings are what a plan says about the CAs inside their renewal window: kept, as every CA is, but due.
+func Warnings(changes []Change) []string {
+	var out []string
+	for _, ch := range changes {
+		if ch.Spec.Kind == KindCA && ch.Action == ActionKeep && ch.Reason != "" {
+			out = append(out, fmt.Sprintf("CA %s (%s) %s", ch.Spec.Name, ch.Spec.CN, ch.Reason))
+		}
+	}
+	return out
 }
 
 // signedBy lists the stored certificates whose spec names ca as their CA.

@@ -243,6 +243,10 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 	if err == nil {
 		p.plan, err = s.makePlan(ctx, p.want)
 	}
+	if err == nil {
+		p.plan.Warnings = pki.Warnings(p.pkiChanges)
+		p.plan.Rollout = s.engine(defaultParallelism, defaultMaxUnavailable, destroy).Stages(p.plan)
+	}
 	if err == nil && destroy && a.purgeData {
 		p.purge(ctx)
 	}
@@ -340,6 +344,23 @@ func disrupts(hp plan.HostPlan) bool {
 	return false
 }
 
+// The defaults of apply's --parallelism and --max-unavailable, and the order a plan shows.
+const (
+	defaultParallelism    = 10
+	defaultMaxUnavailable = 1
+)
+
+// engine is what applies a plan to the session's hosts, draining nodes through the control plane when their
+// kubelet or container runtime is replaced.
+func (s *session) engine(parallelism, maxUnavailable int, destroy bool) *apply.Engine {
+	e := &apply.Engine{Runners: s.runners, State: s.state, StateDir: s.stateDir, Parallelism: parallelism,
+		Phases: phases(s.cluster), MaxUnavailable: maxUnavailable}
+	if cp := s.controlPlaneRunner(); cp != nil && !destroy {
+		e.Drainer, e.Disrupts = &ready.Drainer{CP: cp, Nodes: s.runners}, disrupts
+	}
+	return e
+}
+
 // phases: etcd members first, then the API servers, then everything else (the cluster's start order); the
 // first two restart one host at a time.
 func phases(c *config.Cluster) []apply.Phase {
@@ -352,7 +373,7 @@ func phases(c *config.Cluster) []apply.Phase {
 			cp = append(cp, h.Name)
 		}
 	}
-	return []apply.Phase{{Hosts: etcd, Rolling: true}, {Hosts: cp, Rolling: true}}
+	return []apply.Phase{{Name: "etcd hosts", Hosts: etcd, Rolling: true}, {Name: "control-plane hosts", Hosts: cp, Rolling: true}}
 }
 
 func (a *app) planCmd() *cobra.Command {
@@ -433,8 +454,8 @@ hosts, the state and the configuration — and refuses it, naming what changed, 
 		},
 	}
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking")
-	cmd.Flags().IntVar(&parallelism, "parallelism", 10, "hosts worked on at once")
-	cmd.Flags().IntVar(&maxUnavailable, "max-unavailable", 1, "nodes drained at once when their kubelet or container runtime is replaced")
+	cmd.Flags().IntVar(&parallelism, "parallelism", defaultParallelism, "hosts worked on at once")
+	cmd.Flags().IntVar(&maxUnavailable, "max-unavailable", defaultMaxUnavailable, "nodes drained at once when their kubelet or container runtime is replaced")
 	return cmd
 }
 
@@ -447,12 +468,12 @@ func (a *app) destroyCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			a.purgeData = purge
-			return a.runApply(c.Context(), "", autoApprove, parallelism, 1, true)
+			return a.runApply(c.Context(), "", autoApprove, parallelism, defaultMaxUnavailable, true)
 		},
 	}
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "destroy without asking")
 	cmd.Flags().BoolVar(&purge, "purge-data", false, "also delete the data directories of etcd, containerd and the kubelet (the cluster's data is lost)")
-	cmd.Flags().IntVar(&parallelism, "parallelism", 10, "hosts worked on at once")
+	cmd.Flags().IntVar(&parallelism, "parallelism", defaultParallelism, "hosts worked on at once")
 	return cmd
 }
 
@@ -509,6 +530,8 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 		}
 		autoApprove = true // a saved plan was reviewed when it was made
 	}
+	e := s.engine(parallelism, maxUnavailable, destroy)
+	p.Rollout = e.Stages(p)
 	if err := s.view.Plan(p); err != nil {
 		return err
 	}
@@ -544,11 +567,7 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 	if !destroy {
 		s.remember()
 	}
-	e := &apply.Engine{Runners: s.runners, State: s.state, StateDir: s.stateDir, Parallelism: parallelism,
-		Phases: phases(s.cluster), Events: s.view.Event, MaxUnavailable: maxUnavailable}
-	if cp := s.controlPlaneRunner(); cp != nil && !destroy {
-		e.Drainer, e.Disrupts = &ready.Drainer{CP: cp, Nodes: s.runners}, disrupts
-	}
+	e.Events = s.view.Event
 	if err := e.Apply(ctx, p, want); err != nil {
 		return err
 	}

@@ -154,6 +154,13 @@ func TestUpgradeOnALab(t *testing.T) {
 			t.Fatalf("upgrade plan: no %q for %s (exit %d)\n%s%s", want, l.Hosts[i].Name, r.code, r.stdout, r.stderr)
 		}
 	}
+	// The plan says in which order: the control plane's host, then the workers one at a time, each drained first.
+	h := func(i int) string { return l.Hosts[i].Name }
+	order := fmt.Sprintf("Order of apply:\n  1. etcd hosts: %s\n     drained first, uncordoned once Ready: %[1]s\n"+
+		"  2. other hosts, one at a time: %s, %s, %s\n     drained first, uncordoned once Ready: %[2]s, %[3]s, %[4]s\n", h(0), h(1), h(2), h(3))
+	if !strings.HasSuffix(r.stdout, order) {
+		t.Errorf("upgrade plan: want it to end with\n%s\n%s", order, r.stdout)
+	}
 
 	// The upgrade, killed once a worker's node is drained and its kubelet is being replaced.
 	bin := filepath.Join(t.TempDir(), "kforge")

@@ -78,6 +78,7 @@ const LinkKind resource.Kind = "link"
 // Phase is a group of hosts applied together. Rolling phases restart one host at a time (a control plane or an
 // etcd cluster keeps serving meanwhile); a rolling phase with nothing to restart still runs in parallel.
 type Phase struct {
+	Name    string // what its hosts are, for the plan: "etcd hosts"
 	Hosts   []string
 	Rolling bool
 }
@@ -90,33 +91,61 @@ func (e *Engine) Apply(ctx context.Context, p *plan.Plan, desired map[string][]r
 		byHost[h.Host] = h
 	}
 	var errs []error
-	for _, phase := range e.phases(p) {
+	for _, st := range e.Stages(p) {
 		var hosts []plan.HostPlan
-		restarts := false
-		for _, name := range phase.Hosts {
-			if h, ok := byHost[name]; ok {
-				hosts = append(hosts, h)
-				restarts = restarts || hasRestart(h)
-			}
+		for _, name := range st.Hosts {
+			hosts = append(hosts, byHost[name])
 		}
-		limit := e.Parallelism
-		if limit <= 0 {
-			limit = 10
-		}
-		if phase.Rolling && restarts {
-			limit = 1
-		}
-		if n := e.maxUnavailable(); n < limit && slices.ContainsFunc(hosts, e.drains) {
-			limit = n
-		}
-		err := remote.ForEach(ctx, hosts, limit, func(h plan.HostPlan) string { return h.Host }, "apply",
+		err := remote.ForEach(ctx, hosts, st.AtATime, func(h plan.HostPlan) string { return h.Host }, "apply",
 			func(ctx context.Context, h plan.HostPlan) error { return e.host(ctx, h, desired[h.Host]) })
 		if err != nil {
 			errs = append(errs, err)
-			break // later phases depend on this one
+			break // later stages depend on this one
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Stages is the order in which Apply works through p: each phase's hosts that have changes, one at a time in a
+// rolling phase that restarts something, at most MaxUnavailable at a time where nodes are drained, else
+// Parallelism at a time.
+func (e *Engine) Stages(p *plan.Plan) []plan.Stage {
+	byHost := map[string]plan.HostPlan{}
+	for _, h := range p.Hosts {
+		byHost[h.Host] = h
+	}
+	var out []plan.Stage
+	for _, phase := range e.phases(p) {
+		st := plan.Stage{Name: phase.Name}
+		restarts := false
+		for _, name := range phase.Hosts {
+			h, ok := byHost[name]
+			if !ok || len(h.Changes) == 0 {
+				continue
+			}
+			st.Hosts = append(st.Hosts, name)
+			restarts = restarts || hasRestart(h)
+			if e.drains(h) {
+				st.Drain = append(st.Drain, name)
+			}
+		}
+		if len(st.Hosts) == 0 {
+			continue
+		}
+		st.AtATime = e.Parallelism
+		if st.AtATime <= 0 {
+			st.AtATime = 10
+		}
+		if phase.Rolling && restarts {
+			st.AtATime = 1
+		}
+		if n := e.maxUnavailable(); n < st.AtATime && len(st.Drain) > 0 {
+			st.AtATime = n
+		}
+		st.AtATime = min(st.AtATime, len(st.Hosts))
+		out = append(out, st)
+	}
+	return out
 }
 
 // drains says whether a host's node is drained before its changes.
@@ -184,7 +213,7 @@ func (e *Engine) phases(p *plan.Plan) []Phase {
 			rest = append(rest, h.Host)
 		}
 	}
-	return append(out, Phase{Hosts: rest})
+	return append(out, Phase{Name: "other hosts", Hosts: rest})
 }
 
 func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Resource) error {

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,4 +121,41 @@ func (n *neverHealthy) Run(ctx context.Context, c remote.Command) (remote.Result
 		return remote.Result{ExitStatus: 1}, &remote.ExitError{Command: c.Name, Status: 1, Stderr: "connection refused"}
 	}
 	return n.fakeHost.Run(ctx, c)
+}
+
+// TestStages: the order a plan shows is the order Apply follows. Members restart one at a time, a phase with
+// nothing to restart goes together, nodes whose kubelet is replaced are drained MaxUnavailable at a time, and a
+// host without changes is in no stage.
+func TestStages(t *testing.T) {
+	restart := plan.Change{ID: "unit:etcd.service", Kind: "unit", Name: "etcd.service", Action: plan.Restart}
+	kubelet := plan.Change{ID: "binary:/usr/local/bin/kubelet", Kind: "binary", Name: "/usr/local/bin/kubelet", Action: plan.Update}
+	file := plan.Change{ID: "file:/etc/motd", Kind: "file", Name: "/etc/motd", Action: plan.Update}
+	p := &plan.Plan{Hosts: []plan.HostPlan{
+		{Host: "cp-1", Changes: []plan.Change{restart}}, {Host: "cp-2", Changes: []plan.Change{restart}}, {Host: "cp-3"},
+		{Host: "lb-1", Changes: []plan.Change{file}}, {Host: "lb-2", Changes: []plan.Change{file}},
+		{Host: "w-1", Changes: []plan.Change{kubelet}}, {Host: "w-2", Changes: []plan.Change{file}}, {Host: "w-3", Changes: []plan.Change{kubelet}},
+	}}
+	e := &Engine{Phases: []Phase{{Name: "etcd hosts", Hosts: []string{"cp-1", "cp-2", "cp-3"}, Rolling: true},
+		{Name: "balancers", Hosts: []string{"lb-1", "lb-2"}, Rolling: true}},
+		Drainer: &fakeDrainer{}, Disrupts: func(h plan.HostPlan) bool { return h.Changes[0].Name == "/usr/local/bin/kubelet" }}
+	want := []plan.Stage{
+		{Name: "etcd hosts", Hosts: []string{"cp-1", "cp-2"}, AtATime: 1},
+		{Name: "balancers", Hosts: []string{"lb-1", "lb-2"}, AtATime: 2},
+		{Name: "other hosts", Hosts: []string{"w-1", "w-2", "w-3"}, AtATime: 1, Drain: []string{"w-1", "w-3"}},
+	}
+	if got := e.Stages(p); !reflect.DeepEqual(got, want) {
+		t.Errorf("stages:\n got %+v\nwant %+v", got, want)
+	}
+	e.MaxUnavailable, e.Parallelism = 2, 1
+	if got := e.Stages(p)[2].AtATime; got != 1 {
+		t.Errorf("parallelism 1 with 2 nodes drainable at once: %d at a time", got)
+	}
+	e.MaxUnavailable, e.Parallelism = 5, 0
+	if got := e.Stages(p)[2].AtATime; got != 3 {
+		t.Errorf("five drainable at once, three hosts: %d at a time", got)
+	}
+	e.Drainer = nil // nothing drains without a drainer: a destroy, or no control plane to drain through
+	if got := e.Stages(p)[2]; got.Drain != nil || got.AtATime != 3 {
+		t.Errorf("without a drainer: %+v", got)
+	}
 }

@@ -28,6 +28,30 @@ type Plan struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	State         StateRef   `json:"state"`
 	Hosts         []HostPlan `json:"hosts"`
+	// Warnings are what the operator should know that no change of the plan addresses, such as a CA inside its
+	// renewal window (CAs are never replaced by a plan).
+	Warnings []string `json:"warnings,omitempty"`
+	// Rollout is the order in which apply works through the hosts that have changes.
+	Rollout []Stage `json:"rollout,omitempty"`
+}
+
+// Stage is one step of a rollout: hosts that apply changes together, at most AtATime at once, those in Drain
+// drained of their pods first. A stage finishes before the next starts.
+type Stage struct {
+	Name    string   `json:"name"`
+	Hosts   []string `json:"hosts"`
+	AtATime int      `json:"at_a_time"`
+	Drain   []string `json:"drain,omitempty"`
+}
+
+// Rolling says whether the rollout is worth showing: some stage takes its hosts in turn or drains nodes.
+func Rolling(stages []Stage) bool {
+	for _, st := range stages {
+		if st.AtATime < len(st.Hosts) || len(st.Drain) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // StateRef identifies the local state a plan was made against, so that apply can refuse a stale plan.

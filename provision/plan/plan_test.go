@@ -126,6 +126,22 @@ func TestGoldenPlans(t *testing.T) {
 			renewed := node("v1.37.2", conf1, "CERT-2")
 			return build(HostInput{Host: "cp-1", Desired: renewed, Observed: applied, Managed: managed(want)})
 		}(),
+		"rolling-upgrade": func() *Plan {
+			newer := node("v1.37.3", conf1, "CERT-1")
+			var hosts []HostInput
+			for _, h := range []string{"cp-1", "cp-2", "cp-3", "w-1", "w-2", "w-3"} {
+				hosts = append(hosts, HostInput{Host: h, Desired: newer, Observed: applied, Managed: managed(want)})
+			}
+			p := build(hosts...)
+			p.Rollout = []Stage{{Name: "etcd hosts", Hosts: []string{"cp-1", "cp-2", "cp-3"}, AtATime: 1, Drain: []string{"cp-1", "cp-2", "cp-3"}},
+				{Name: "other hosts", Hosts: []string{"w-1", "w-2", "w-3"}, AtATime: 2, Drain: []string{"w-1", "w-2", "w-3"}}}
+			return p
+		}(),
+		"ca-expiring": func() *Plan {
+			p := build(HostInput{Host: "cp-1", Desired: want, Observed: applied, Managed: managed(want)})
+			p.Warnings = []string{"CA ca (kubernetes-ca) expires in 20 days (2026-12-18), inside renew_before (30 days); CAs are not replaced by a plan"}
+			return p
+		}(),
 	}
 	for name, p := range scenarios {
 		t.Run(name, func(t *testing.T) {
@@ -148,6 +164,9 @@ func TestGoldenPlans(t *testing.T) {
 	if !scenarios["no-op"].Empty() || Text(scenarios["no-op"], false) != NoChanges+"\n" {
 		t.Error("no-op plan is not empty")
 	}
+	if !scenarios["ca-expiring"].Empty() || !strings.Contains(Text(scenarios["ca-expiring"], false), "Warning: CA ca ") {
+		t.Error("a plan with only a warning is not an empty plan that shows the warning")
+	}
 	for name, wantSummary := range map[string]Summary{
 		"create-from-nothing": {Add: 14, Change: 6}, // per host: 7 paths created; 2 units and a sysctl changed
 		"drifted-file":        {Change: 1, Restart: 1},
@@ -156,6 +175,7 @@ func TestGoldenPlans(t *testing.T) {
 		"host-removed":        {Destroy: 10},
 		"version-bump":        {Change: 1, Restart: 1},
 		"certificate-change":  {Change: 1, Restart: 1},
+		"rolling-upgrade":     {Change: 6, Restart: 6},
 	} {
 		if got := scenarios[name].Summary(); got != wantSummary {
 			t.Errorf("%s: summary %+v, want %+v", name, got, wantSummary)

@@ -19,7 +19,7 @@ var colors = map[Action]string{Create: "\x1b[32m", Update: "\x1b[33m", Delete: "
 // and a summary line. It is a pure function of the plan.
 func Text(p *Plan, color bool) string {
 	if p.Empty() {
-		return NoChanges + "\n"
+		return NoChanges + "\n" + warnings(p)
 	}
 	paint := func(a Action, s string) string {
 		if !color {
@@ -49,6 +49,44 @@ func Text(p *Plan, color bool) string {
 	}
 	s := p.Summary()
 	fmt.Fprintf(&b, "\nPlan: %d to add, %d to change, %d to destroy, %d to restart.\n", s.Add, s.Change, s.Destroy, s.Restart)
+	return b.String() + rollout(p) + warnings(p)
+}
+
+// rollout shows the order of a rolling apply: which hosts go in turn, and which are drained first.
+func rollout(p *Plan) string {
+	if !Rolling(p.Rollout) {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nOrder of apply:\n")
+	for i, st := range p.Rollout {
+		pace := ", together"
+		switch {
+		case len(st.Hosts) == 1:
+			pace = ""
+		case st.AtATime == 1:
+			pace = ", one at a time"
+		case st.AtATime < len(st.Hosts):
+			pace = fmt.Sprintf(", %d at a time", st.AtATime)
+		}
+		fmt.Fprintf(&b, "  %d. %s%s: %s\n", i+1, st.Name, pace, strings.Join(st.Hosts, ", "))
+		if len(st.Drain) > 0 {
+			fmt.Fprintf(&b, "     drained first, uncordoned once Ready: %s\n", strings.Join(st.Drain, ", "))
+		}
+	}
+	return b.String()
+}
+
+// warnings are the plan's warnings, a line each after a blank one.
+func warnings(p *Plan) string {
+	if len(p.Warnings) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n")
+	for _, w := range p.Warnings {
+		b.WriteString("Warning: " + w + "\n")
+	}
 	return b.String()
 }
 
