@@ -1092,13 +1092,15 @@ EOF
 `+kubectl+"rollout status deployment web --timeout=120s >/dev/null")
 	labFixture.Reboot(t)
 	waitNodesReady(t, l, 4)
+	// Running with an address: right after the reboot a pod can show Running before its new sandbox has one.
+	withIP := regexp.MustCompile(`(?m)^\S+ \d+\.\d+\.\d+\.\d+ Running$`)
 	running := ""
 	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
-		if running = onHost(t, l, 0, kubectl+"rollout status deployment web --timeout=5s >/dev/null 2>&1 && "+pods+" || true"); strings.Count(running, " Running") == 4 {
+		if running = onHost(t, l, 0, kubectl+"rollout status deployment web --timeout=5s >/dev/null 2>&1 && "+pods+" || true"); len(withIP.FindAllString(running, -1)) == 4 {
 			break
 		}
 	}
-	if strings.Count(running, " Running") != 4 {
+	if len(withIP.FindAllString(running, -1)) != 4 {
 		t.Fatalf("after rebooting every host, the Deployment's pods:\n%s\n%s", running, onHost(t, l, 0, kubectl+"get pods -o wide"))
 	}
 	// Pod to pod across nodes: from the first pod to every pod on another node.
