@@ -1119,6 +1119,7 @@ EOF
 		got := onHost(t, l, 0, kubectl+"exec "+from+" -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 5 "+f[1]+" 8080' 2>&1 | tail -1 || true")
 		if !strings.HasPrefix(got, "web-") {
 			t.Errorf("after the reboot, pod %s on %s to %s on %s: %q", from, fromNode, f[1], f[0], got)
+			continue
 		}
 		reached++
 	}
