@@ -94,6 +94,9 @@ type ControlPlane struct {
 	ClusterName   string
 	ClusterDomain string
 	ServiceCIDR   string
+	// ShutdownDelay keeps a stopping API server serving while its /readyz fails, so that a load balancer that
+	// checks it sends no new request there before it stops listening: several control-plane hosts only.
+	ShutdownDelay string
 	// ExtraArgs are "--name=value" flags from the configuration, sorted.
 	ExtraArgs []string
 }

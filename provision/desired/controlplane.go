@@ -22,6 +22,9 @@ const (
 	portHealth      = "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'"
 )
 
+// apiServerShutdownDelay is --shutdown-delay-duration on several control-plane hosts.
+const apiServerShutdownDelay = "10s"
+
 // APIServerHealth is the check that this host's API server, on port, is ready.
 func APIServerHealth(port int) string { return fmt.Sprintf(apiServerHealth, port) }
 
@@ -37,12 +40,18 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 		etcdServers = append(etcdServers, "https://"+netipPort(ip, 2379))
 	}
 	version := set.Manifest.Kubernetes
+	// Behind a balancer, a stopping API server fails /readyz for a while before it stops listening: enough for
+	// a balancer that checks every 2 s and gives up after 3 failures (HAProxy's defaults) to send no new request.
+	shutdownDelay := ""
+	if _, set := c.APIServer.ExtraArgs["shutdown-delay-duration"]; !set && len(c.HostsWith(config.RoleControlPlane)) > 1 {
+		shutdownDelay = apiServerShutdownDelay
+	}
 	for _, h := range c.HostsWith(config.RoleControlPlane) {
 		if _, err := netip.ParseAddr(h.ClusterAddress()); err != nil {
 			return fmt.Errorf("control-plane host %s needs an IP address to advertise: set internal_address", h.Name)
 		}
 		data := templates.ControlPlane{IP: h.ClusterAddress(), Port: c.APIServer.Port, EtcdServers: strings.Join(etcdServers, ","),
-			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, ServiceCIDR: c.ServiceCIDR.String()}
+			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, ServiceCIDR: c.ServiceCIDR.String(), ShutdownDelay: shutdownDelay}
 		kubectl, err := set.Binary("bin/kubectl", "/usr/local/bin/kubectl", "kubectl "+version)
 		if err != nil {
 			return err

@@ -461,3 +461,47 @@ func TestEtcdSnapshotSchedule(t *testing.T) {
 		t.Errorf("no schedule: %v %v", none, err)
 	}
 }
+
+// TestAPIServerShutdownDelay: with several control-plane hosts, a stopping API server keeps serving while its
+// /readyz fails (a balancer that checks it stops sending requests first); with one, it stops at once; a value in
+// extra_args replaces kforge's.
+func TestAPIServerShutdownDelay(t *testing.T) {
+	var files []string
+	for _, bin := range []string{"kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		files = append(files, fmt.Sprintf(`{"path": "bin/%s", "sha256": "%064x", "size": 1}`, bin, len(bin)))
+	}
+	set := loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
+	unit := func(c *config.Cluster) string {
+		t.Helper()
+		out := map[string][]resource.Resource{}
+		if err := controlPlane(c, set, nil, out); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out["cp-1"] {
+			if r.Name == "/etc/systemd/system/kube-apiserver.service" {
+				return string(r.Content)
+			}
+		}
+		t.Fatal("no kube-apiserver unit on cp-1")
+		return ""
+	}
+	c := haCluster(t)
+	if got := unit(c); strings.Count(got, "--shutdown-delay-duration=") != 1 || !strings.Contains(got, "  --shutdown-delay-duration=10s \\\n") {
+		t.Errorf("HA API server unit:\n%s", got)
+	}
+	c.APIServer.ExtraArgs = map[string]string{"shutdown-delay-duration": "30s"}
+	if got := unit(c); strings.Count(got, "--shutdown-delay-duration=") != 1 || !strings.Contains(got, "--shutdown-delay-duration=30s") {
+		t.Errorf("HA API server unit with extra_args:\n%s", got)
+	}
+	single := *c
+	single.APIServer.ExtraArgs = nil
+	single.Hosts = nil
+	for _, h := range c.Hosts {
+		if h.Name == "cp-1" || !h.Has(config.RoleControlPlane) {
+			single.Hosts = append(single.Hosts, h)
+		}
+	}
+	if got := unit(&single); strings.Contains(got, "--shutdown-delay-duration") {
+		t.Errorf("single control plane's API server unit:\n%s", got)
+	}
+}
