@@ -45,17 +45,25 @@ func Apply(s *Store, iss Issuer, changes []Change, p config.PKI) error {
 			certs = append(certs, ch)
 		}
 	}
+	rotation, err := s.Rotation()
+	if err != nil {
+		return err
+	}
 	cas := map[string]Pair{}
 	for _, ch := range certs {
 		if _, ok := cas[ch.Spec.CA]; ok {
 			continue
 		}
-		e, err := s.Read(ch.Spec.CA)
+		signer := ch.Spec.CA
+		if rotation.Rotating(signer) == StepSign {
+			signer = nextCA(signer)
+		}
+		e, err := s.Read(signer)
 		if err != nil {
 			return err
 		}
 		if e.CertPEM == nil || e.KeyPEM == nil {
-			return fmt.Errorf("%s: its CA %s is not in the store", ch.Spec.Name, ch.Spec.CA)
+			return fmt.Errorf("%s: its CA %s is not in the store", ch.Spec.Name, signer)
 		}
 		cas[ch.Spec.CA] = Pair{CertPEM: e.CertPEM, KeyPEM: e.KeyPEM}
 	}

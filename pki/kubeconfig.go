@@ -70,11 +70,11 @@ func RenderKubeconfig(cluster, user, server string, caPEM []byte, client Pair) [
 // WriteKubeconfigs renders every kubeconfig from the store into DIR/kubeconfig/NAME.conf (0600: they hold
 // keys) and returns the paths.
 func WriteKubeconfigs(s *Store, c *config.Cluster) ([]string, error) {
-	ca, err := s.Read(ClusterCA)
+	trust, err := s.Trust(ClusterCA)
 	if err != nil {
 		return nil, err
 	}
-	if ca.CertPEM == nil {
+	if trust == nil {
 		return nil, fmt.Errorf("no cluster CA in %s", s.Dir)
 	}
 	var paths []string
@@ -91,7 +91,7 @@ func WriteKubeconfigs(s *Store, c *config.Cluster) ([]string, error) {
 		if user == "" {
 			user = e.Cert.Subject.CommonName
 		}
-		data := RenderKubeconfig(c.Name, user, k.Server, ca.CertPEM, Pair{CertPEM: e.CertPEM, KeyPEM: e.KeyPEM})
+		data := RenderKubeconfig(c.Name, user, k.Server, trust, Pair{CertPEM: e.CertPEM, KeyPEM: e.KeyPEM})
 		if old, _ := s.ReadFile(rel); string(old) != string(data) {
 			if err := s.WriteFile(rel, data, 0o600); err != nil {
 				return nil, err

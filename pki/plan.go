@@ -40,6 +40,10 @@ func Plan(specs []Spec, s *Store, p config.PKI, now time.Time) ([]Change, error)
 	if err != nil {
 		return nil, err
 	}
+	rotation, err := s.Rotation()
+	if err != nil {
+		return nil, err
+	}
 	entries := map[string]Entry{}
 	for _, spec := range specs {
 		e, err := s.Read(spec.Name)
@@ -83,7 +87,20 @@ func Plan(specs []Spec, s *Store, p config.PKI, now time.Time) ([]Change, error)
 				ch.Action, ch.Reason = ActionIssue, "new"
 			}
 		case KindCert:
-			ch.Action, ch.Reason = certAction(spec, e, entries[spec.CA], newCA[spec.CA], renew[spec.Name], p, now)
+			ca := entries[spec.CA]
+			if rotation.Rotating(spec.CA) == StepSign {
+				// Step 2 of a rotation: the new CA signs, and what it has not signed is re-issued.
+				if ca, err = s.Read(nextCA(spec.CA)); err != nil {
+					return nil, err
+				}
+				if ca.Cert == nil {
+					return nil, fmt.Errorf("%s: the new CA of the rotation (%s) is missing", spec.Name, s.certPath(nextCA(spec.CA)))
+				}
+			}
+			ch.Action, ch.Reason = certAction(spec, e, ca, newCA[spec.CA], renew[spec.Name], p, now)
+			if ch.Action == ActionReissue && rotation.Rotating(spec.CA) == StepSign && strings.HasPrefix(ch.Reason, "CA changed: signed by another CA") {
+				ch.Reason = "CA rotation: signed by the new " + spec.CA
+			}
 		}
 		changes = append(changes, ch)
 	}

@@ -22,7 +22,8 @@ type Store struct {
 	Dir string
 }
 
-// OpenStore makes the directory if needed and tightens its mode if someone loosened it.
+// OpenStore makes the directory if needed, tightens its mode if someone loosened it, and finishes a CA rotation
+// that a killed run left halfway through moving the new CAs into place.
 func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pki store: %w", err)
@@ -30,7 +31,11 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pki store: %w", err)
 	}
-	return &Store{Dir: dir}, nil
+	s := &Store{Dir: dir}
+	if err := s.finishPromotion(); err != nil {
+		return nil, fmt.Errorf("pki store: finishing a CA rotation: %w", err)
+	}
+	return s, nil
 }
 
 func (s *Store) certPath(name string) string { return filepath.Join(s.Dir, name+".crt") }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -953,113 +952,12 @@ func TestHAControlPlaneOnALab(t *testing.T) {
 	if got := onHost(t, l, 1, kubectl+"--server=https://127.0.0.1:6443 get --raw=/readyz"); got != "ok" {
 		t.Errorf("API server on %s after apply: %q", l.Hosts[1].Name, got)
 	}
+	lb.checkHealth(t, storeTLS(filepath.Join(dir, ".kforge", "pki"), pki.ClusterCA, "admin"), "/readyz", 100*time.Millisecond)
 	renewWithoutDowntime(t, l, dir, lb)
+	rotateCAsWithoutDowntime(t, l, dir, lb)
 	scheduledSnapshots(t, l)
 	snapshotRoundTrip(t, l, dir)
 	rebootEveryHost(t, l, dir)
-}
-
-// renewWithoutDowntime: certs renew --all, then apply, while a client asks the API through the balancer every
-// 100 ms on a new connection each time. The balancer checks each API server's /readyz, as a user's balancer
-// would; kforge restarts the etcd members and the API servers one at a time, each healthy before the next, so
-// no request fails. Every member and API server then serves its new certificate.
-func renewWithoutDowntime(t *testing.T, l *lab.Lab, dir string, lb *tcpBalancer) {
-	t.Helper()
-	pkiDir := filepath.Join(dir, ".kforge", "pki")
-	clusterTLS := clientTLS(t, pkiDir, pki.ClusterCA, "admin")
-	etcdTLS := clientTLS(t, pkiDir, pki.EtcdCA, "etcd-healthcheck-client")
-	lb.checkHealth(t, clusterTLS, "/readyz", 100*time.Millisecond)
-	serving := func() map[string]string {
-		out := map[string]string{}
-		for _, h := range l.Hosts[:3] {
-			out["apiserver "+h.Name] = servedSerial(t, netip.AddrPortFrom(h.Address, 6443).String(), clusterTLS)
-			out["etcd "+h.Name] = servedSerial(t, netip.AddrPortFrom(h.Address, 2379).String(), etcdTLS)
-		}
-		return out
-	}
-	before := serving()
-
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: clusterTLS, DisableKeepAlives: true}}
-	var requests, failed atomic.Int64
-	var failures []string
-	var failuresMu sync.Mutex
-	stop := make(chan struct{})
-	probed := make(chan struct{})
-	go func() {
-		defer close(probed)
-		for tick := time.NewTicker(100 * time.Millisecond); ; {
-			select {
-			case <-stop:
-				tick.Stop()
-				return
-			case <-tick.C:
-			}
-			requests.Add(1)
-			resp, err := client.Get("https://" + lb.addr + "/api/v1/namespaces/kube-system")
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("HTTP %s", resp.Status)
-				}
-			}
-			if err != nil {
-				failed.Add(1)
-				failuresMu.Lock()
-				failures = append(failures, time.Now().Format("15:04:05.000")+" "+err.Error())
-				failuresMu.Unlock()
-			}
-		}
-	}()
-	r := kforge(t, nil, "", "-c", dir, "certs", "renew", "--all")
-	if r.code != 0 {
-		t.Fatalf("certs renew --all: %s", r.stderr)
-	}
-	r = kforge(t, nil, "", "-c", dir, "apply", "--auto-approve")
-	close(stop)
-	<-probed
-	if r.code != 0 {
-		t.Fatalf("apply after certs renew --all: %s%s", r.stdout, r.stderr)
-	}
-	if n := failed.Load(); n != 0 || requests.Load() < 50 {
-		t.Errorf("while the certificates rolled out, %d of %d requests through the balancer failed:\n%s\n%s", n, requests.Load(), strings.Join(failures, "\n"), r.stdout)
-	}
-	after := serving()
-	for name, serial := range before {
-		if after[name] == serial {
-			t.Errorf("%s still serves its old certificate (serial %s)", name, serial)
-		}
-	}
-	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
-		t.Errorf("plan after the renewal: exit %d\n%s", r.code, r.stdout)
-	}
-	t.Logf("every certificate renewed and rolled out; %d requests through the balancer meanwhile, none failed", requests.Load())
-}
-
-// clientTLS trusts the store's CA and presents the named client certificate.
-func clientTLS(t *testing.T, pkiDir, ca, cert string) *tls.Config {
-	t.Helper()
-	pool := x509.NewCertPool()
-	caPEM, err := os.ReadFile(filepath.Join(pkiDir, ca+".crt"))
-	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatalf("CA %s: %v", ca, err)
-	}
-	pair, err := tls.LoadX509KeyPair(filepath.Join(pkiDir, cert+".crt"), filepath.Join(pkiDir, cert+".key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}
-}
-
-// servedSerial is the serial number of the certificate that addr serves, verified against cfg's CA.
-func servedSerial(t *testing.T, addr string, cfg *tls.Config) string {
-	t.Helper()
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
-	if err != nil {
-		t.Fatalf("TLS to %s: %v", addr, err)
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
 }
 
 // rebootEveryHost: every host of the cluster, control plane included, reboots at once; with no kforge run, the

@@ -107,7 +107,34 @@ configuration) under pki/: the directory 0700, keys 0600. CAs are made once and 
 		},
 	}
 	renew.Flags().BoolVar(&all, "all", false, "mark every certificate (not the CAs)")
-	cmd.AddCommand(list, issue, renew)
+	rotateCA := &cobra.Command{
+		Use:   "rotate-ca [CA...]",
+		Short: "Replace CAs (all three by default) through two applies, the old and the new trusted meanwhile",
+		Long: `Makes a new CA for each of ca, etcd-ca and front-proxy-ca (or those named) and starts a rotation that
+the next applies carry out: the first has every host trust the old and the new CA, the second re-issues every
+certificate with the new CA and then puts the new CA in the old one's place (the old is kept in pki/ as
+NAME.retired-DATE); a third apply removes the old CA from the hosts. Each plan says which step comes.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			lock, err := a.lock("certs rotate-ca")
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
+			cluster, store, _, err := a.certsPlan(c.Context())
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				args = []string{pki.ClusterCA, pki.EtcdCA, pki.FrontProxyCA}
+			}
+			r, err := pki.StartRotation(store, pki.CFSSL{}, pki.Catalog(cluster), args, cluster.PKI, time.Now())
+			if err != nil {
+				return err
+			}
+			return a.certsView().RotationStarted(r)
+		},
+	}
+	cmd.AddCommand(list, issue, renew, rotateCA)
 	return cmd
 }
 

@@ -194,6 +194,7 @@ type planned struct {
 	want       map[string][]resource.Resource
 	pkiChanges []pki.Change
 	plan       *plan.Plan
+	rotation   *pki.Rotation // a CA rotation whose step this apply carries out
 }
 
 func (p *planned) close() {
@@ -243,8 +244,14 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 	if err == nil {
 		p.plan, err = s.makePlan(ctx, p.want)
 	}
+	if err == nil && !destroy {
+		p.rotation, err = s.store.Rotation()
+	}
 	if err == nil {
 		p.plan.Warnings = pki.Warnings(p.pkiChanges)
+		if p.rotation != nil {
+			p.plan.Warnings = append(p.plan.Warnings, p.rotation.Describe())
+		}
 		p.plan.Rollout = s.engine(defaultParallelism, defaultMaxUnavailable, destroy).Stages(p.plan)
 	}
 	if err == nil && destroy && a.purgeData {
@@ -535,10 +542,10 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 	if err := s.view.Plan(p); err != nil {
 		return err
 	}
-	if p.Empty() {
+	if p.Empty() && pl.rotation == nil {
 		return nil
 	}
-	if !autoApprove {
+	if !autoApprove && !p.Empty() {
 		ok, err := a.confirm("Apply these changes?", "review the plan and run kforge apply --auto-approve (or apply a saved plan)")
 		if err != nil {
 			return err
@@ -571,10 +578,53 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 	if err := e.Apply(ctx, p, want); err != nil {
 		return err
 	}
-	if err := s.view.Applied(p.Summary(), time.Since(start)); err != nil || destroy || s.set == nil {
+	if err := s.view.Applied(p.Summary(), time.Since(start)); err != nil || destroy {
 		return err
 	}
-	return s.waitReady(ctx)
+	if s.set != nil {
+		if err := s.waitReady(ctx); err != nil {
+			return err
+		}
+	}
+	if pl.rotation == nil {
+		return nil
+	}
+	return s.advanceRotation(ctx, pl.rotation)
+}
+
+// advanceRotation records that every host has the rotation's current step. After step 1 (every host trusts
+// both CAs), cluster DNS restarts, once its namespace's kube-root-ca.crt holds both, so that its pods trust the
+// API servers' new certificates of step 2.
+func (s *session) advanceRotation(ctx context.Context, r *pki.Rotation) error {
+	if r.Rotating(pki.ClusterCA) == pki.StepTrust && s.cluster.DNS.Enabled && s.set != nil {
+		if cp := s.controlPlaneRunner(); cp != nil {
+			trust, err := s.store.Trust(pki.ClusterCA)
+			if err != nil {
+				return err
+			}
+			if err := ready.RestartTrusting(ctx, cp, dnsDeployment, trust, dnsAvailableTimeout, 2*time.Second); err != nil {
+				return err
+			}
+			if _, err := ready.WaitAvailable(ctx, cp, dnsDeployment, dnsAvailableTimeout, 2*time.Second); err != nil {
+				return err
+			}
+		}
+	}
+	next, err := s.store.AdvanceRotation()
+	if err != nil {
+		return err
+	}
+	s.view.Note(rotationNote(r, next))
+	return nil
+}
+
+// rotationNote says what an apply did of a CA rotation, and what comes next.
+func rotationNote(was, now *pki.Rotation) string {
+	cas := strings.Join(was.CAs, ", ")
+	if now != nil {
+		return "CA rotation of " + cas + ": every host trusts the old and the new CAs. Restart the pods of yours that talk to the API server, then apply again: it re-issues every certificate with the new CAs."
+	}
+	return "CA rotation of " + cas + ": every certificate is signed by the new CAs, which replaced the old ones in the state directory. Apply again to remove the old CAs from the hosts."
 }
 
 // nodesReadyTimeout bounds the wait for nodes after an apply: a node's first start pulls nothing (the sandbox

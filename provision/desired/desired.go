@@ -124,6 +124,12 @@ func Build(in Input) (map[string][]resource.Resource, error) {
 		if err != nil {
 			return nil, err
 		}
+		if s.Kind == pki.KindCA && cert != nil {
+			// During a rotation, the hosts trust the new CA too.
+			if cert, err = store.Trust(s.Name); err != nil {
+				return nil, err
+			}
+		}
 		for _, host := range s.Hosts {
 			add(host, file(path.Join(p.dir, p.base+".crt"), cert, 0o644, false, pending[s.Name]))
 			if p.key || (s.Name == pki.ClusterCA && isControlPlane(c, host)) {
@@ -143,7 +149,7 @@ func Build(in Input) (map[string][]resource.Resource, error) {
 		}
 		var content []byte
 		if reason == "" {
-			ca, err := store.Read(pki.ClusterCA)
+			trust, err := store.Trust(pki.ClusterCA)
 			if err != nil {
 				return nil, err
 			}
@@ -151,10 +157,10 @@ func Build(in Input) (map[string][]resource.Resource, error) {
 			if err != nil {
 				return nil, err
 			}
-			if e.CertPEM == nil || ca.CertPEM == nil {
+			if e.CertPEM == nil || trust == nil {
 				return nil, fmt.Errorf("kubeconfig %s: certificate %s is not in %s", k.Name, k.Cert, store.Dir)
 			}
-			content = pki.RenderKubeconfig(c.Name, e.Cert.Subject.CommonName, k.Server, ca.CertPEM, pki.Pair{CertPEM: e.CertPEM, KeyPEM: e.KeyPEM})
+			content = pki.RenderKubeconfig(c.Name, e.Cert.Subject.CommonName, k.Server, trust, pki.Pair{CertPEM: e.CertPEM, KeyPEM: e.KeyPEM})
 		}
 		for _, host := range hosts {
 			add(host, file(kubeconfigPath(k.Name), content, 0o600, true, reason))

@@ -97,3 +97,26 @@ func notAvailable(ctx context.Context, cp remote.Runner, d Deployment, why strin
 	}
 	return errors.New(msg)
 }
+
+// RestartTrusting waits until the kube-root-ca.crt ConfigMap of d's namespace (what its pods trust the API
+// server with, published by the controller-manager) is trust, then restarts d's rollout: its pods read the CA
+// once, when they start.
+func RestartTrusting(ctx context.Context, cp remote.Runner, d Deployment, trust []byte, timeout, every time.Duration) error {
+	wait, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	get := kubectl + "-n " + remote.ShellQuote(d.Namespace) + ` get configmap kube-root-ca.crt -o jsonpath='{.data.ca\.crt}'`
+	for {
+		res, err := cp.Run(wait, remote.Command{Script: get, Sudo: true, Name: "read kube-root-ca.crt in " + d.Namespace})
+		if err == nil && strings.TrimSpace(string(res.Stdout)) == strings.TrimSpace(string(trust)) {
+			break
+		}
+		select {
+		case <-wait.Done():
+			return fmt.Errorf("kube-root-ca.crt in %s does not hold the CAs the hosts trust after %s: is the controller-manager running?", d.Namespace, timeout)
+		case <-time.After(every):
+		}
+	}
+	_, err := cp.Run(ctx, remote.Command{Name: "restart deployment " + d.Namespace + "/" + d.Name, Sudo: true,
+		Script: kubectl + "-n " + remote.ShellQuote(d.Namespace) + " rollout restart deployment " + remote.ShellQuote(d.Name)})
+	return err
+}

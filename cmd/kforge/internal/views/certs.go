@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/kforge/kforge/pki"
 )
 
 // CertRow is one certificate (or key) in `kforge certs list`; no key material, ever.
@@ -26,6 +28,8 @@ type Certs interface {
 	List(rows []CertRow) error
 	Issued(rows []CertRow, kubeconfigs []string) error
 	Renew(marked []string) error
+	// RotationStarted says which CAs a rotation replaces, and what the next applies do.
+	RotationStarted(r *pki.Rotation) error
 }
 
 var (
@@ -91,6 +95,15 @@ func dirOf(p string) string {
 	return p
 }
 
+func (v *CertsHuman) RotationStarted(r *pki.Rotation) error {
+	_, err := fmt.Fprintf(v.Out, "New CAs made for %s (the old ones stay until the rotation ends).\n"+
+		"Apply twice: the first apply has every host trust the old and the new CAs, the second re-issues every\n"+
+		"certificate with the new ones; a third removes the old CAs from the hosts. Pods that talk to the API server\n"+
+		"read the CA when they start: restart yours after the first apply (kforge restarts cluster DNS).\n",
+		strings.Join(r.CAs, ", "))
+	return err
+}
+
 func (v *CertsHuman) Renew(marked []string) error {
 	_, err := fmt.Fprintf(v.Out, "Marked for re-issue: %s.\nkforge certs issue (or the next apply) re-issues them; apply also distributes them and restarts what uses them.\n",
 		strings.Join(marked, ", "))
@@ -105,6 +118,9 @@ func (v *CertsJSON) List(rows []CertRow) error {
 }
 func (v *CertsJSON) Issued(rows []CertRow, kubeconfigs []string) error {
 	return writeJSON(v.Out, map[string]any{"certificates": nonNil(rows), "kubeconfigs": kubeconfigs})
+}
+func (v *CertsJSON) RotationStarted(r *pki.Rotation) error {
+	return writeJSON(v.Out, map[string]any{"rotation": r})
 }
 func (v *CertsJSON) Renew(marked []string) error {
 	return writeJSON(v.Out, map[string]any{"marked": marked})

@@ -23,6 +23,8 @@ type Plan interface {
 	// apply, and how long that took.
 	AddonAvailable(addon string, replicas int, took time.Duration) error
 	Warn(host, msg string)
+	// Note tells the operator something an apply did beyond the plan's changes, and what to do next.
+	Note(msg string)
 }
 
 var (
@@ -124,6 +126,8 @@ func (v *PlanHuman) AddonAvailable(addon string, replicas int, took time.Duratio
 
 func (v *PlanHuman) Warn(host, msg string) { fmt.Fprintf(v.Err, "Warning: host %s: %s\n", host, msg) }
 
+func (v *PlanHuman) Note(msg string) { fmt.Fprintln(v.Out, msg) }
+
 // PlanJSON prints the plan as one JSON document; for apply (Stream) everything, the plan included, is one JSON
 // event per line, so that a CI job can read the output as it comes.
 type PlanJSON struct {
@@ -176,5 +180,10 @@ func (v *PlanJSON) AddonAvailable(addon string, replicas int, took time.Duration
 
 func (v *PlanJSON) Warn(host, msg string) {
 	b, _ := json.Marshal(map[string]string{"type": "warning", "host": host, "message": msg})
+	fmt.Fprintf(v.Out, "%s\n", b)
+}
+
+func (v *PlanJSON) Note(msg string) {
+	b, _ := json.Marshal(map[string]string{"type": "note", "message": msg})
 	fmt.Fprintf(v.Out, "%s\n", b)
 }
