@@ -54,10 +54,7 @@ func Apply(s *Store, iss Issuer, changes []Change, p config.PKI) error {
 		if _, ok := cas[ch.Spec.CA]; ok {
 			continue
 		}
-		signer := ch.Spec.CA
-		if rotation.Rotating(signer) == StepSign {
-			signer = nextCA(signer)
-		}
+		signer := rotation.Signing(ch.Spec.CA)
 		e, err := s.Read(signer)
 		if err != nil {
 			return err

@@ -88,13 +88,13 @@ func Plan(specs []Spec, s *Store, p config.PKI, now time.Time) ([]Change, error)
 			}
 		case KindCert:
 			ca := entries[spec.CA]
-			if rotation.Rotating(spec.CA) == StepSign {
+			if signer := rotation.Signing(spec.CA); signer != spec.CA {
 				// Step 2 of a rotation: the new CA signs, and what it has not signed is re-issued.
-				if ca, err = s.Read(nextCA(spec.CA)); err != nil {
+				if ca, err = s.Read(signer); err != nil {
 					return nil, err
 				}
 				if ca.Cert == nil {
-					return nil, fmt.Errorf("%s: the new CA of the rotation (%s) is missing", spec.Name, s.certPath(nextCA(spec.CA)))
+					return nil, fmt.Errorf("%s: the new CA of the rotation (%s) is missing", spec.Name, s.certPath(signer))
 				}
 			}
 			ch.Action, ch.Reason = certAction(spec, e, ca, newCA[spec.CA], renew[spec.Name], p, now)

@@ -64,6 +64,15 @@ func (r *Rotation) Rotating(ca string) int {
 	return r.Step
 }
 
+// Signing is the store name of the CA that signs for ca now: the new one at the sign step of ca's rotation,
+// otherwise ca itself.
+func (r *Rotation) Signing(ca string) string {
+	if r.Rotating(ca) == StepSign {
+		return nextCA(ca)
+	}
+	return ca
+}
+
 // Describe is what a plan says about the rotation: which step the next apply makes.
 func (r *Rotation) Describe() string {
 	cas := strings.Join(r.CAs, ", ")
@@ -183,8 +192,8 @@ func (s *Store) finishPromotion() error {
 	return err
 }
 
-// Trust is what the hosts are given as a CA's certificate: the CA, and during its rotation the new one after it
-// (first the one that signs the controller-manager's certificates with the CA key beside it).
+// Trust is what the hosts are given as a CA's certificate: the CA, and during its rotation the new one after it.
+// A bundle, so never a signer's certificate (the controller-manager refuses more than one): see Rotation.Signing.
 func (s *Store) Trust(ca string) ([]byte, error) {
 	cur, err := s.ReadFile(ca + ".crt")
 	if err != nil || cur == nil {

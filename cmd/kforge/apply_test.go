@@ -129,7 +129,7 @@ func TestPlanApplyOnALab(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Apply complete") {
 		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if got := onHost(t, l, 0, "stat -c '%a %U' /etc/kubernetes/pki/ca.key /etc/kubernetes/kubelet.conf; grep -q 'name: system:node:"+l.Hosts[0].Name+"$' /etc/kubernetes/kubelet.conf && echo own-identity"); got != "600 root\n600 root\nown-identity" {
+	if got := onHost(t, l, 0, "stat -c '%a %U' /etc/kubernetes/pki/cluster-signing.key /etc/kubernetes/kubelet.conf; grep -q 'name: system:node:"+l.Hosts[0].Name+"$' /etc/kubernetes/kubelet.conf && echo own-identity"); got != "600 root\n600 root\nown-identity" {
 		t.Errorf("control plane host:\n%s", got)
 	}
 	if got := onHost(t, l, 1, "ls /etc/kubernetes/pki"); got != "ca.crt" {

@@ -102,6 +102,10 @@ func rotateCAsWithoutDowntime(t *testing.T, l *lab.Lab, dir string, lb *tcpBalan
 			t.Errorf("%s serves a certificate of the old %s", name, ca)
 		}
 	}
+	// The controller-manager signs with the new cluster CA (it refuses a bundle: the signing pair is its own).
+	if signed := csrSigned(t, l, "rotated-user"); signed.CheckSignatureFrom(readCert(t, filepath.Join(pkiDir, pki.ClusterCA+".crt"))) != nil {
+		t.Errorf("a CSR approved after the rotation is signed by %q, not the new cluster CA", signed.Issuer)
+	}
 	// The old cluster CA is trusted nowhere: its admin certificate is refused by every API server.
 	for _, h := range l.Hosts[:3] {
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
@@ -132,6 +136,32 @@ func rotateCAsWithoutDowntime(t *testing.T, l *lab.Lab, dir string, lb *tcpBalan
 	}
 	onHost(t, l, 0, kubectl+"delete service rotated; "+kubectl+"delete pod rotated --wait=false")
 	t.Logf("CAs rotated in three applies; %d requests through the balancer meanwhile, none failed", total)
+}
+
+// csrSigned is the certificate the cluster's signer issues for a client CSR of user, made and approved on the
+// first host.
+func csrSigned(t *testing.T, l *lab.Lab, user string) *x509.Certificate {
+	t.Helper()
+	csr := onHost(t, l, 0, "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout /dev/null -subj /CN="+user+" 2>/dev/null | base64 -w0")
+	onHost(t, l, 0, "printf '%s' '"+`apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: `+user+`}
+spec: {request: `+strings.TrimSpace(csr)+`, signerName: kubernetes.io/kube-apiserver-client, usages: [client auth]}
+' | `+kubectl+"apply -f - && "+kubectl+"certificate approve "+user)
+	var pemCert string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && pemCert == ""; time.Sleep(time.Second) {
+		pemCert = onHost(t, l, 0, kubectl+"get csr "+user+" -o jsonpath={.status.certificate} | base64 -d")
+	}
+	onHost(t, l, 0, kubectl+"delete csr "+user)
+	block, _ := pem.Decode([]byte(pemCert))
+	if block == nil {
+		t.Fatalf("CSR %s: no certificate issued in a minute (is the controller-manager signing?)", user)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }
 
 // servedCerts are the certificates the API servers and etcd members serve, by "apiserver HOST" and "etcd HOST".

@@ -3,6 +3,7 @@ package desired
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -61,13 +62,15 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 			name   string
 			args   map[string]string
 			health string
-			// inputs are the files whose change restarts the component
-			inputs []string
+			// inputs are the files whose change restarts the component (path prefixes), but for those in except
+			inputs, except []string
 		}{
-			{"kube-apiserver", c.APIServer.ExtraArgs, fmt.Sprintf(apiServerHealth, c.APIServer.Port), []string{"/etc/kubernetes/pki/", "/etc/kubernetes/encryption-config.yaml"}},
+			{"kube-apiserver", c.APIServer.ExtraArgs, fmt.Sprintf(apiServerHealth, c.APIServer.Port),
+				[]string{PKIDir + "/", "/etc/kubernetes/encryption-config.yaml"},
+				[]string{EtcdPKIDir + "/server", EtcdPKIDir + "/peer", ClusterSigningCert, ClusterSigningKey}},
 			{"kube-controller-manager", c.ControllerManager.ExtraArgs, fmt.Sprintf(portHealth, 10257),
-				[]string{"/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/pki/ca.", "/etc/kubernetes/pki/sa.", "/etc/kubernetes/pki/front-proxy-ca."}},
-			{"kube-scheduler", c.Scheduler.ExtraArgs, fmt.Sprintf(portHealth, 10259), []string{"/etc/kubernetes/scheduler.conf"}},
+				[]string{"/etc/kubernetes/controller-manager.conf", PKIDir + "/ca.", PKIDir + "/sa.", PKIDir + "/front-proxy-ca.", ClusterSigningCert, ClusterSigningKey}, nil},
+			{"kube-scheduler", c.Scheduler.ExtraArgs, fmt.Sprintf(portHealth, 10259), []string{"/etc/kubernetes/scheduler.conf"}, nil},
 		} {
 			unitID := resource.ID(resource.Unit, comp.name+".service")
 			data.ExtraArgs = flags(comp.args)
@@ -80,12 +83,12 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 				return err
 			}
 			bin.Restarts = []string{unitID}
+			hasPrefix := func(name string, prefixes []string) bool {
+				return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+			}
 			for i, r := range out[h.Name] {
-				for _, in := range comp.inputs {
-					if r.Kind == resource.File && strings.HasPrefix(r.Name, in) && !strings.HasPrefix(r.Name, EtcdPKIDir+"/server") && !strings.HasPrefix(r.Name, EtcdPKIDir+"/peer") {
-						out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, unitID)
-						break
-					}
+				if r.Kind == resource.File && hasPrefix(r.Name, comp.inputs) && !hasPrefix(r.Name, comp.except) {
+					out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, unitID)
 				}
 			}
 			unitFile := file("/etc/systemd/system/"+comp.name+".service", unit, 0o644, false, "")

@@ -24,6 +24,10 @@ const (
 	PKIDir        = "/etc/kubernetes/pki"
 	EtcdPKIDir    = "/etc/kubernetes/pki/etcd"
 	KubeletPKIDir = "/var/lib/kubelet/pki"
+
+	// The pair the controller-manager signs certificate requests with.
+	ClusterSigningCert = PKIDir + "/cluster-signing.crt"
+	ClusterSigningKey  = PKIDir + "/cluster-signing.key"
 )
 
 // placement says where a store entry's certificate and key go, and whether the key goes at all.
@@ -35,7 +39,7 @@ type placement struct {
 func placementOf(s pki.Spec) (placement, bool) {
 	switch {
 	case s.Name == pki.ClusterCA:
-		return placement{PKIDir, "ca", false}, true // its key: see caKeyHosts
+		return placement{PKIDir, "ca", false}, true // its key: see ClusterSigningKey
 	case s.Name == pki.EtcdCA:
 		return placement{EtcdPKIDir, "ca", false}, true
 	case s.Name == pki.FrontProxyCA:
@@ -132,11 +136,21 @@ func Build(in Input) (map[string][]resource.Resource, error) {
 		}
 		for _, host := range s.Hosts {
 			add(host, file(path.Join(p.dir, p.base+".crt"), cert, 0o644, false, pending[s.Name]))
-			if p.key || (s.Name == pki.ClusterCA && isControlPlane(c, host)) {
-				// The cluster CA key signs CSRs in the controller-manager; no other CA key leaves the operator's machine.
+			if p.key {
 				add(host, file(path.Join(p.dir, p.base+".key"), key, 0o600, true, pending[s.Name]))
 			}
 		}
+	}
+	// The controller-manager signs CSRs with the cluster CA, as a pair of its own: ca.crt is a bundle during a
+	// rotation, which a signer refuses, and the signing CA changes at the rotation's second step. No other CA key
+	// leaves the operator's machine.
+	signCert, signKey, err := signingPair(store, pending[pki.ClusterCA])
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range c.HostsWith(config.RoleControlPlane) {
+		add(h.Name, file(ClusterSigningCert, signCert, 0o644, false, pending[pki.ClusterCA]))
+		add(h.Name, file(ClusterSigningKey, signKey, 0o600, true, pending[pki.ClusterCA]))
 	}
 	for _, k := range pki.Kubeconfigs(c) {
 		hosts := k.Hosts
@@ -194,6 +208,18 @@ func Build(in Input) (map[string][]resource.Resource, error) {
 	return out, nil
 }
 
+// signingPair is the cluster CA that signs now (the new one at the sign step of its rotation), nil while pending.
+func signingPair(store *pki.Store, pending string) (cert, key []byte, err error) {
+	if pending != "" {
+		return nil, nil, nil
+	}
+	r, err := store.Rotation()
+	if err != nil {
+		return nil, nil, err
+	}
+	return storeFiles(store, r.Signing(pki.ClusterCA), ".crt", ".key", "")
+}
+
 func storeFiles(store *pki.Store, name, certExt, keyExt, pendingReason string) ([]byte, []byte, error) {
 	if pendingReason != "" {
 		return nil, nil, nil
@@ -223,15 +249,6 @@ func file(p string, content []byte, mode uint32, secret bool, pending string) re
 		r.Content, r.SHA256, r.Size = content, hex.EncodeToString(sum[:]), int64(len(content))
 	}
 	return r
-}
-
-func isControlPlane(c *config.Cluster, host string) bool {
-	for _, h := range c.HostsWith(config.RoleControlPlane) {
-		if h.Name == host {
-			return true
-		}
-	}
-	return false
 }
 
 func hostNames(hs []config.Host) []string {

@@ -83,7 +83,8 @@ func TestWhatEachHostGets(t *testing.T) {
 /etc/kubernetes/pki/apiserver.crt
 /etc/kubernetes/pki/apiserver.key
 /etc/kubernetes/pki/ca.crt
-/etc/kubernetes/pki/ca.key
+/etc/kubernetes/pki/cluster-signing.crt
+/etc/kubernetes/pki/cluster-signing.key
 /etc/kubernetes/pki/etcd
 /etc/kubernetes/pki/etcd/ca.crt
 /etc/kubernetes/pki/etcd/healthcheck-client.crt
@@ -503,5 +504,115 @@ func TestAPIServerShutdownDelay(t *testing.T) {
 	}
 	if got := unit(&single); strings.Contains(got, "--shutdown-delay-duration") {
 		t.Errorf("single control plane's API server unit:\n%s", got)
+	}
+}
+
+// TestSigningPairThroughARotation: the controller-manager's signing pair is one certificate and its key, while
+// ca.crt carries both CAs during a rotation; the pair is the new CA from the rotation's sign step on, so that
+// nothing it signs then is under the CA about to be dropped.
+func TestSigningPairThroughARotation(t *testing.T) {
+	c := haCluster(t)
+	store, err := pki.OpenStore(filepath.Join(t.TempDir(), "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func() map[string][]byte {
+		t.Helper()
+		changes, err := pki.Plan(pki.Catalog(c), store, c.PKI, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pki.Apply(store, pki.CFSSL{}, changes, c.PKI); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pki.EnsureEncryptionConfig(store, c.SecretsEncryption, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if changes, err = pki.Plan(pki.Catalog(c), store, c.PKI, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		hosts, err := Build(Input{Cluster: c, Store: store, PKIChanges: changes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{}
+		for _, r := range hosts["cp-1"] {
+			files[r.Name] = r.Content
+		}
+		return files
+	}
+	read := func(name string) []byte {
+		t.Helper()
+		b, err := store.ReadFile(name)
+		if err != nil || b == nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return b
+	}
+	check := func(step string, wantCA []byte, signer string) {
+		t.Helper()
+		files := build()
+		if got := files[PKIDir+"/ca.crt"]; string(got) != string(wantCA) {
+			t.Errorf("%s: ca.crt holds %d certificates, not the %d wanted", step, strings.Count(string(got), "BEGIN CERTIFICATE"), strings.Count(string(wantCA), "BEGIN CERTIFICATE"))
+		}
+		if got := files[ClusterSigningCert]; string(got) != string(read(signer+".crt")) {
+			t.Errorf("%s: the signing certificate is not %s.crt:\n%s", step, signer, got)
+		}
+		if got := files[ClusterSigningKey]; string(got) != string(read(signer+".key")) {
+			t.Errorf("%s: the signing key is not %s.key", step, signer)
+		}
+	}
+	build() // issues the PKI
+	check("before", read("ca.crt"), "ca")
+	if _, err := pki.StartRotation(store, pki.CFSSL{}, pki.Catalog(c), []string{pki.ClusterCA}, c.PKI, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	both := append(append([]byte{}, read("ca.crt")...), read("ca.next.crt")...)
+	check("step 1", both, "ca")
+	if _, err := store.AdvanceRotation(); err != nil {
+		t.Fatal(err)
+	}
+	check("step 2", both, "ca.next")
+	newCA := read("ca.next.crt")
+	if _, err := store.AdvanceRotation(); err != nil {
+		t.Fatal(err)
+	}
+	check("after", newCA, "ca")
+}
+
+// TestControlPlaneRestarts: a file restarts the control-plane components that read it, and no other (a new
+// signing pair restarts the controller-manager, not the API server; etcd's own certificates restart neither).
+func TestControlPlaneRestarts(t *testing.T) {
+	var files []string
+	for _, bin := range []string{"kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		files = append(files, fmt.Sprintf(`{"path": "bin/%s", "sha256": "%064x", "size": 1}`, bin, len(bin)))
+	}
+	set := loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
+	c := haCluster(t)
+	inputs := []string{PKIDir + "/ca.crt", ClusterSigningCert, ClusterSigningKey, PKIDir + "/apiserver.key", EtcdPKIDir + "/server.crt",
+		EtcdPKIDir + "/ca.crt", "/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/scheduler.conf"}
+	out := map[string][]resource.Resource{}
+	for _, name := range inputs {
+		out["cp-1"] = append(out["cp-1"], file(name, []byte(name), 0o600, true, ""))
+	}
+	if err := controlPlane(c, set, nil, out); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range out["cp-1"][:len(inputs)] {
+		got = append(got, r.Name+": "+strings.Join(r.Restarts, " "))
+	}
+	want := []string{
+		"/etc/kubernetes/pki/ca.crt: unit:kube-apiserver.service unit:kube-controller-manager.service",
+		"/etc/kubernetes/pki/cluster-signing.crt: unit:kube-controller-manager.service",
+		"/etc/kubernetes/pki/cluster-signing.key: unit:kube-controller-manager.service",
+		"/etc/kubernetes/pki/apiserver.key: unit:kube-apiserver.service",
+		"/etc/kubernetes/pki/etcd/server.crt: ",
+		"/etc/kubernetes/pki/etcd/ca.crt: unit:kube-apiserver.service",
+		"/etc/kubernetes/controller-manager.conf: unit:kube-controller-manager.service",
+		"/etc/kubernetes/scheduler.conf: unit:kube-scheduler.service",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("restarts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
