@@ -64,6 +64,8 @@ func Catalog(c *config.Cluster) []Spec {
 		cert("front-proxy-client", FrontProxyCA, "front-proxy-client", nil, client, controlPlanes, "API server to aggregated APIs"),
 		cert("controller-manager", ClusterCA, "system:kube-controller-manager", nil, client, controlPlanes, "controller-manager's kubeconfig"),
 		cert("scheduler", ClusterCA, "system:kube-scheduler", nil, client, controlPlanes, "scheduler's kubeconfig"),
+		loopbackServer(cert("controller-manager-serving", ClusterCA, "kube-controller-manager", nil, server, controlPlanes, "controller-manager's HTTPS port on loopback")),
+		loopbackServer(cert("scheduler-serving", ClusterCA, "kube-scheduler", nil, server, controlPlanes, "scheduler's HTTPS port on loopback")),
 		cert("kube-proxy", ClusterCA, "system:kube-proxy", []string{"system:node-proxier"}, client, nodes, "kube-proxy's kubeconfig"),
 		cert("admin", ClusterCA, "kubernetes-admin", []string{"system:masters"}, client, nil, "admin kubeconfig (for the operator)"),
 	)
@@ -87,6 +89,13 @@ func Catalog(c *config.Cluster) []Spec {
 		specs = append(specs, s)
 	}
 	return specs
+}
+
+// loopbackServer names s for a server that listens on loopback only, as the controller-manager and the scheduler
+// do: their own certificate, not one they make up at each start.
+func loopbackServer(s Spec) Spec {
+	s.DNSNames, s.IPs = []string{"localhost"}, []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	return s
 }
 
 // apiServerSANs: every name clients use for the API: each control-plane host's names and addresses, the API

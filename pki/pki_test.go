@@ -81,8 +81,8 @@ func TestEveryCertificateIsRight(t *testing.T) {
 			t.Errorf("%s: %s on an empty store", ch.Spec.Name, ch.Action)
 		}
 	}
-	// 3 CAs + sa, 9 shared certificates, 2 etcd certificates per member, 2 kubelet certificates per node.
-	if want := 4 + 9 + 3*2 + 5*2; len(changes) != want {
+	// 3 CAs + sa, 11 shared certificates, 2 etcd certificates per member, 2 kubelet certificates per node.
+	if want := 4 + 11 + 3*2 + 5*2; len(changes) != want {
 		t.Errorf("%d entries, want %d", len(changes), want)
 	}
 	roots := map[string]*x509.Certificate{}

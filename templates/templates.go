@@ -51,6 +51,8 @@ type Etcd struct {
 	IP             string // the address it listens on and advertises
 	InitialCluster string // name=https://ip:2380,… for every member
 	Token          string // the cluster's initial-cluster-token: unique per cluster
+	// TLSCipherSuites is the comma-separated list etcd serves TLS 1.2 with, to clients and peers.
+	TLSCipherSuites string
 }
 
 // EtcdSnapshots is what the scheduled snapshots of an etcd member need.
@@ -97,8 +99,18 @@ type ControlPlane struct {
 	// ShutdownDelay keeps a stopping API server serving while its /readyz fails, so that a load balancer that
 	// checks it sends no new request there before it stops listening: several control-plane hosts only.
 	ShutdownDelay string
+	// TLSCipherSuites is the comma-separated list every control-plane component serves TLS 1.2 with.
+	TLSCipherSuites string
+	// PodSecurity is the Pod Security level every namespace enforces unless labelled otherwise.
+	PodSecurity string
+	Audit       AuditLog
 	// ExtraArgs are "--name=value" flags from the configuration, sorted.
 	ExtraArgs []string
+}
+
+// AuditLog is how the API server keeps its audit log: days, files and megabytes before rotation.
+type AuditLog struct {
+	MaxAge, MaxBackups, MaxSize int
 }
 
 // Kubelet is what the kubelet's config and unit need.
@@ -109,7 +121,9 @@ type Kubelet struct {
 	ClusterDomain string
 	FailCgroupV1  bool
 	MaxPods       int
-	ExtraArgs     []string
+	// TLSCipherSuites is the comma-separated list the kubelet serves TLS 1.2 with.
+	TLSCipherSuites string
+	ExtraArgs       []string
 }
 
 // Images is what the image-import unit needs: the tarballs to import.

@@ -442,6 +442,7 @@ func TestComponentsOnALab(t *testing.T) {
 	// Every kubelet registers its node, which is Ready once containerd has written its CNI config from the pod
 	// CIDR the controller-manager gave the node.
 	waitNodesReady(t, l, clusterHosts)
+	checkCIS(t, l, clusterHosts)
 	// The API, not the kubelet, labels and taints the nodes: a role label each, the control plane tainted.
 	if got := onHost(t, l, 0, kubectl+"get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.labels}{\" \"}{.spec.taints[*].key}{\"\\n\"}{end}'"); !strings.Contains(got, l.Hosts[0].Name+" ") ||
 		!regexp.MustCompile(`(?m)^`+l.Hosts[0].Name+` .*"node-role.kubernetes.io/control-plane":"".* node-role.kubernetes.io/control-plane$`).MatchString(got) ||

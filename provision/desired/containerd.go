@@ -80,7 +80,7 @@ func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource
 			}
 			rs = append(rs, r)
 		}
-		cniFile := file(cniTemplate, cni, 0o644, false, "")
+		cniFile := file(cniTemplate, cni, 0o600, false, "")
 		cniFile.Diffable, cniFile.Restarts = true, []string{containerdUnit}
 		rs = append(rs, cniFile)
 		confFile := file("/etc/containerd/config.toml", conf, 0o644, false, "")

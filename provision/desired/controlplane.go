@@ -52,7 +52,13 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 			return fmt.Errorf("control-plane host %s needs an IP address to advertise: set internal_address", h.Name)
 		}
 		data := templates.ControlPlane{IP: h.ClusterAddress(), Port: c.APIServer.Port, EtcdServers: strings.Join(etcdServers, ","),
-			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, ServiceCIDR: c.ServiceCIDR.String(), ShutdownDelay: shutdownDelay}
+			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, ServiceCIDR: c.ServiceCIDR.String(), ShutdownDelay: shutdownDelay,
+			TLSCipherSuites: tlsCipherSuites, PodSecurity: podSecurityLevel, Audit: auditLog}
+		security, err := apiServerSecurity(data)
+		if err != nil {
+			return err
+		}
+		out[h.Name] = append(out[h.Name], security...)
 		kubectl, err := set.Binary("bin/kubectl", "/usr/local/bin/kubectl", "kubectl "+version)
 		if err != nil {
 			return err
@@ -66,11 +72,14 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 			inputs, except []string
 		}{
 			{"kube-apiserver", c.APIServer.ExtraArgs, fmt.Sprintf(apiServerHealth, c.APIServer.Port),
-				[]string{PKIDir + "/", "/etc/kubernetes/encryption-config.yaml"},
-				[]string{EtcdPKIDir + "/server", EtcdPKIDir + "/peer", ClusterSigningCert, ClusterSigningKey}},
+				[]string{PKIDir + "/", "/etc/kubernetes/encryption-config.yaml", AuditPolicyFile, AuthenticationConfigFile, AdmissionConfigFile},
+				[]string{EtcdPKIDir + "/server", EtcdPKIDir + "/peer", ClusterSigningCert, ClusterSigningKey, PKIDir + "/controller-manager-serving.",
+					PKIDir + "/scheduler-serving."}},
 			{"kube-controller-manager", c.ControllerManager.ExtraArgs, fmt.Sprintf(portHealth, 10257),
-				[]string{"/etc/kubernetes/controller-manager.conf", PKIDir + "/ca.", PKIDir + "/sa.", PKIDir + "/front-proxy-ca.", ClusterSigningCert, ClusterSigningKey}, nil},
-			{"kube-scheduler", c.Scheduler.ExtraArgs, fmt.Sprintf(portHealth, 10259), []string{"/etc/kubernetes/scheduler.conf"}, nil},
+				[]string{"/etc/kubernetes/controller-manager.conf", PKIDir + "/ca.", PKIDir + "/sa.", PKIDir + "/front-proxy-ca.", ClusterSigningCert, ClusterSigningKey,
+					PKIDir + "/controller-manager-serving."}, nil},
+			{"kube-scheduler", c.Scheduler.ExtraArgs, fmt.Sprintf(portHealth, 10259),
+				[]string{"/etc/kubernetes/scheduler.conf", PKIDir + "/scheduler-serving."}, nil},
 		} {
 			unitID := resource.ID(resource.Unit, comp.name+".service")
 			data.ExtraArgs = flags(comp.args)
@@ -91,7 +100,7 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 					out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, unitID)
 				}
 			}
-			unitFile := file("/etc/systemd/system/"+comp.name+".service", unit, 0o644, false, "")
+			unitFile := file("/etc/systemd/system/"+comp.name+".service", unit, 0o600, false, "")
 			unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
 			out[h.Name] = append(out[h.Name], bin, unitFile,
 				resource.Resource{Kind: resource.Unit, Name: comp.name + ".service", Enabled: true, Active: true, Health: comp.health})

@@ -52,7 +52,8 @@ func placementOf(s pki.Spec) (placement, bool) {
 		return placement{EtcdPKIDir, "peer", true}, true
 	case strings.HasPrefix(s.Name, "kubelet-serving-"):
 		return placement{KubeletPKIDir, "kubelet", true}, true
-	case s.Name == "apiserver", s.Name == "apiserver-kubelet-client", s.Name == "apiserver-etcd-client", s.Name == "front-proxy-client":
+	case s.Name == "apiserver", s.Name == "apiserver-kubelet-client", s.Name == "apiserver-etcd-client", s.Name == "front-proxy-client",
+		s.Name == "controller-manager-serving", s.Name == "scheduler-serving":
 		return placement{PKIDir, s.Name, true}, true
 	}
 	return placement{}, false // client certificates that live only inside kubeconfigs
@@ -116,7 +117,7 @@ func Build(in Input) (map[string][]resource.Resource, error) {
 					return nil, err
 				}
 				add(host, file(path.Join(PKIDir, "sa.key"), key, 0o600, true, pending[s.Name]))
-				add(host, file(path.Join(PKIDir, "sa.pub"), pub, 0o644, false, pending[s.Name]))
+				add(host, file(path.Join(PKIDir, "sa.pub"), pub, 0o600, false, pending[s.Name]))
 			}
 			continue
 		}
@@ -135,7 +136,7 @@ func Build(in Input) (map[string][]resource.Resource, error) {
 			}
 		}
 		for _, host := range s.Hosts {
-			add(host, file(path.Join(p.dir, p.base+".crt"), cert, 0o644, false, pending[s.Name]))
+			add(host, file(path.Join(p.dir, p.base+".crt"), cert, 0o600, false, pending[s.Name]))
 			if p.key {
 				add(host, file(path.Join(p.dir, p.base+".key"), key, 0o600, true, pending[s.Name]))
 			}
@@ -149,7 +150,7 @@ func Build(in Input) (map[string][]resource.Resource, error) {
 		return nil, err
 	}
 	for _, h := range c.HostsWith(config.RoleControlPlane) {
-		add(h.Name, file(ClusterSigningCert, signCert, 0o644, false, pending[pki.ClusterCA]))
+		add(h.Name, file(ClusterSigningCert, signCert, 0o600, false, pending[pki.ClusterCA]))
 		add(h.Name, file(ClusterSigningKey, signKey, 0o600, true, pending[pki.ClusterCA]))
 	}
 	for _, k := range pki.Kubeconfigs(c) {
@@ -262,9 +263,13 @@ func hostNames(hs []config.Host) []string {
 // nodeSysctls: pods' traffic is routed and bridged through the node, so the kernel must forward it and show
 // bridged packets to iptables. The file keeps the values across reboots; the sysctls set them now.
 func nodeSysctls() []resource.Resource {
-	values := [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.bridge.bridge-nf-call-iptables", "1"}}
+	values := [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.bridge.bridge-nf-call-iptables", "1"},
+		// What the kubelet wants of the kernel: with protectKernelDefaults it refuses to start on other values
+		// (CIS 4.2.6) instead of changing them itself.
+		{"vm.overcommit_memory", "1"}, {"vm.panic_on_oom", "0"}, {"kernel.panic", "10"}, {"kernel.panic_on_oops", "1"},
+		{"kernel.keys.root_maxkeys", "1000000"}, {"kernel.keys.root_maxbytes", "25000000"}}
 	var conf strings.Builder
-	conf.WriteString("# Written by kforge: Kubernetes nodes route and bridge pod traffic.\n")
+	conf.WriteString("# Written by kforge: Kubernetes nodes route and bridge pod traffic, and the kubelet checks the rest.\n")
 	for _, v := range values {
 		fmt.Fprintf(&conf, "%s = %s\n", v[0], v[1])
 	}

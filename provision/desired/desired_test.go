@@ -85,6 +85,8 @@ func TestWhatEachHostGets(t *testing.T) {
 /etc/kubernetes/pki/ca.crt
 /etc/kubernetes/pki/cluster-signing.crt
 /etc/kubernetes/pki/cluster-signing.key
+/etc/kubernetes/pki/controller-manager-serving.crt
+/etc/kubernetes/pki/controller-manager-serving.key
 /etc/kubernetes/pki/etcd
 /etc/kubernetes/pki/etcd/ca.crt
 /etc/kubernetes/pki/etcd/healthcheck-client.crt
@@ -98,14 +100,22 @@ func TestWhatEachHostGets(t *testing.T) {
 /etc/kubernetes/pki/front-proxy-client.key
 /etc/kubernetes/pki/sa.key
 /etc/kubernetes/pki/sa.pub
+/etc/kubernetes/pki/scheduler-serving.crt
+/etc/kubernetes/pki/scheduler-serving.key
 /etc/kubernetes/scheduler.conf
 /etc/sysctl.d/99-kforge-kubernetes.conf
 /var/lib/kubelet
 /var/lib/kubelet/pki
 /var/lib/kubelet/pki/kubelet.crt
 /var/lib/kubelet/pki/kubelet.key
+kernel.keys.root_maxbytes
+kernel.keys.root_maxkeys
+kernel.panic
+kernel.panic_on_oops
 net.bridge.bridge-nf-call-iptables
-net.ipv4.ip_forward`
+net.ipv4.ip_forward
+vm.overcommit_memory
+vm.panic_on_oom`
 	if got := paths(hosts["cp-1"]); got != wantCP {
 		t.Errorf("cp-1 gets:\n%s", got)
 	}
@@ -121,8 +131,14 @@ net.ipv4.ip_forward`
 /var/lib/kubelet/pki
 /var/lib/kubelet/pki/kubelet.crt
 /var/lib/kubelet/pki/kubelet.key
+kernel.keys.root_maxbytes
+kernel.keys.root_maxkeys
+kernel.panic
+kernel.panic_on_oops
 net.bridge.bridge-nf-call-iptables
-net.ipv4.ip_forward`
+net.ipv4.ip_forward
+vm.overcommit_memory
+vm.panic_on_oom`
 	if got := paths(hosts["worker-1"]); got != wantWorker {
 		t.Errorf("worker-1 gets:\n%s", got)
 	}
@@ -590,7 +606,8 @@ func TestControlPlaneRestarts(t *testing.T) {
 	set := loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
 	c := haCluster(t)
 	inputs := []string{PKIDir + "/ca.crt", ClusterSigningCert, ClusterSigningKey, PKIDir + "/apiserver.key", EtcdPKIDir + "/server.crt",
-		EtcdPKIDir + "/ca.crt", "/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/scheduler.conf"}
+		EtcdPKIDir + "/ca.crt", "/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/scheduler.conf", AuditPolicyFile,
+		PKIDir + "/controller-manager-serving.crt", PKIDir + "/scheduler-serving.key"}
 	out := map[string][]resource.Resource{}
 	for _, name := range inputs {
 		out["cp-1"] = append(out["cp-1"], file(name, []byte(name), 0o600, true, ""))
@@ -611,6 +628,9 @@ func TestControlPlaneRestarts(t *testing.T) {
 		"/etc/kubernetes/pki/etcd/ca.crt: unit:kube-apiserver.service",
 		"/etc/kubernetes/controller-manager.conf: unit:kube-controller-manager.service",
 		"/etc/kubernetes/scheduler.conf: unit:kube-scheduler.service",
+		"/etc/kubernetes/audit-policy.yaml: unit:kube-apiserver.service",
+		"/etc/kubernetes/pki/controller-manager-serving.crt: unit:kube-controller-manager.service",
+		"/etc/kubernetes/pki/scheduler-serving.key: unit:kube-scheduler.service",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("restarts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -35,7 +35,7 @@ func etcd(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resou
 	version := "etcd " + set.Manifest.Etcd
 	for _, h := range members {
 		unit, err := templates.Render("etcd.service", templates.Etcd{Name: h.Name, IP: h.ClusterAddress(),
-			InitialCluster: strings.Join(initial, ","), Token: "kforge-" + c.Name})
+			InitialCluster: strings.Join(initial, ","), Token: "kforge-" + c.Name, TLSCipherSuites: tlsCipherSuites})
 		if err != nil {
 			return err
 		}
@@ -67,7 +67,7 @@ func etcd(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resou
 			return err
 		}
 		out[h.Name] = append(out[h.Name], snapshots...)
-		unitFile := file("/etc/systemd/system/etcd.service", unit, 0o644, false, "")
+		unitFile := file("/etc/systemd/system/etcd.service", unit, 0o600, false, "")
 		unitFile.Diffable, unitFile.Restarts = true, []string{etcdUnit}
 		out[h.Name] = append(out[h.Name],
 			dir("/var/lib/etcd", 0o700), etcdBin, etcdctl, unitFile,

@@ -43,7 +43,7 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		}
 		data := templates.Kubelet{Name: h.Name, IP: h.ClusterAddress(), CgroupDriver: driver, ClusterDNS: dns.String(),
 			ClusterDomain: c.ClusterDomain, FailCgroupV1: c.Kubelet.FailCgroupV1, MaxPods: c.Kubelet.MaxPods,
-			ExtraArgs: flags(c.Kubelet.ExtraArgs)}
+			TLSCipherSuites: tlsCipherSuites, ExtraArgs: flags(c.Kubelet.ExtraArgs)}
 		conf, err := templates.Render("kubelet-config.yaml", data)
 		if err != nil {
 			return err
@@ -65,9 +65,9 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, kubeletUnit)
 			}
 		}
-		confFile := file("/var/lib/kubelet/config.yaml", conf, 0o644, false, "")
+		confFile := file("/var/lib/kubelet/config.yaml", conf, 0o600, false, "")
 		confFile.Diffable, confFile.Restarts = true, []string{kubeletUnit}
-		unitFile := file("/etc/systemd/system/kubelet.service", unit, 0o644, false, "")
+		unitFile := file("/etc/systemd/system/kubelet.service", unit, 0o600, false, "")
 		unitFile.Diffable, unitFile.Restarts = true, []string{kubeletUnit}
 		proxy, err := kubeProxy(c, set, h, version)
 		if err != nil {
@@ -167,7 +167,7 @@ func kubeProxy(c *config.Cluster, set *artifacts.Set, h config.Host, version str
 	bin.Restarts = []string{unitID}
 	confFile := file("/var/lib/kube-proxy/config.yaml", conf, 0o644, false, "")
 	confFile.Diffable, confFile.Restarts = true, []string{unitID}
-	unitFile := file("/etc/systemd/system/kube-proxy.service", unit, 0o644, false, "")
+	unitFile := file("/etc/systemd/system/kube-proxy.service", unit, 0o600, false, "")
 	unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
 	return []resource.Resource{dir("/var/lib/kube-proxy", 0o755), bin, confFile, unitFile,
 		{Kind: resource.Unit, Name: "kube-proxy.service", Enabled: true, Active: true,
