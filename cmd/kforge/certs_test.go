@@ -50,11 +50,11 @@ func certsList(t *testing.T, dir string) map[string]views.CertRow {
 func TestCertsCommands(t *testing.T) {
 	dir := copyDir(t, filepath.Join(examplesDir, "ha"))
 	before := certsList(t, dir)
-	if len(before) != 31 || before["apiserver"].Status != "issue" || before["apiserver"].DaysLeft != nil {
+	if len(before) != 33 || before["apiserver"].Status != "issue" || before["apiserver"].DaysLeft != nil {
 		t.Fatalf("before issuing: %d rows, apiserver %+v", len(before), before["apiserver"])
 	}
 	r := kforge(t, nil, "", "-c", dir, "certs", "issue")
-	if r.code != 0 || !strings.Contains(r.stdout, "Certificates: 31 issued, 0 re-issued, 0 unchanged.") {
+	if r.code != 0 || !strings.Contains(r.stdout, "Certificates: 33 issued, 0 re-issued, 0 unchanged.") {
 		t.Fatalf("issue: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	var outputs []string
@@ -62,7 +62,7 @@ func TestCertsCommands(t *testing.T) {
 
 	r = kforge(t, nil, "", "-c", dir, "certs", "list")
 	outputs = append(outputs, r.stdout)
-	if r.code != 0 || !strings.Contains(r.stdout, "DAYS LEFT") || strings.Count(r.stdout, "\n") != 32 {
+	if r.code != 0 || !strings.Contains(r.stdout, "DAYS LEFT") || strings.Count(r.stdout, "\n") != 34 {
 		t.Errorf("list:\n%s", r.stdout)
 	}
 	after := certsList(t, dir)
@@ -83,7 +83,7 @@ func TestCertsCommands(t *testing.T) {
 		t.Errorf("after renew: admin %+v, kube-proxy %+v", got["admin"], got["kube-proxy"])
 	}
 	r = kforge(t, nil, "", "-c", dir, "certs", "issue")
-	if !strings.Contains(r.stdout, "Certificates: 0 issued, 2 re-issued, 29 unchanged.") {
+	if !strings.Contains(r.stdout, "Certificates: 0 issued, 2 re-issued, 31 unchanged.") {
 		t.Errorf("second issue:\n%s", r.stdout)
 	}
 	outputs = append(outputs, r.stdout)
@@ -105,7 +105,7 @@ func TestCertsCommands(t *testing.T) {
 	if r := kforge(t, nil, "", "-c", dir, "certs", "rotate-ca", "ca"); r.code != 1 || !strings.Contains(r.stderr, "a rotation of ca, etcd-ca, front-proxy-ca is at step 1 of 2: apply to go on with it") {
 		t.Errorf("second rotate-ca: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := kforge(t, nil, "", "-c", dir, "certs", "issue"); !strings.Contains(r.stdout, "Certificates: 0 issued, 0 re-issued, 31 unchanged.") {
+	if r := kforge(t, nil, "", "-c", dir, "certs", "issue"); !strings.Contains(r.stdout, "Certificates: 0 issued, 0 re-issued, 33 unchanged.") {
 		t.Errorf("issue at step 1 of a rotation:\n%s", r.stdout)
 	}
 	// No key material in anything printed.
