@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/kforge
 EXAMPLES := $(sort $(dir $(wildcard examples/*/*.hcl)))
 
-.PHONY: all deps build demo demo-down test lint fmt fmt-check vet staticcheck unit fuzz bench artifacts conformance clean
+.PHONY: all deps build demo demo-down test lint fmt fmt-check vet staticcheck unit fuzz fuzz-brief bench artifacts conformance clean
 
 all: build
 
@@ -36,7 +36,7 @@ demo-down: build
 	@rm -rf $(DEMO)/.kforge $(DEMO)/demo.kubeconfig
 
 # Everything CI checks, ending with the test runner's summary.
-test: deps artifacts fmt-check vet staticcheck unit
+test: deps artifacts fmt-check vet staticcheck fuzz-brief unit
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -58,10 +58,16 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 	go run ./cmd/kforge fmt --recursive examples
 
-# Runs the config loader's fuzzer for a while (FUZZTIME=10m make fuzz for longer).
+# Runs every fuzzer (the config loader, the facts probe's and the refresh's parsers, saved plans, the state and
+# its lock) for FUZZTIME each, one after the other (FUZZTIME=10m make fuzz for longer).
 FUZZTIME ?= 30s
 fuzz: deps
-	go test ./config -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+	scripts/fuzz.sh $(FUZZTIME)
+
+# make test's short pass of every fuzzer, before the unit tests so that their summary stays last.
+BRIEF_FUZZTIME ?= 5s
+fuzz-brief: deps
+	scripts/fuzz.sh $(BRIEF_FUZZTIME)
 
 # Benchmarks print their figures (rates, ratios, round trips); compare ratios, the machine is shared and noisy.
 BENCHTIME ?= 1x

@@ -209,6 +209,10 @@ func (b *builder) components(raw clusterBlock) {
 	}
 	if raw.Containerd != nil {
 		c.Containerd.SandboxImage = str(raw.Containerd.SandboxImage, "")
+		if c.Containerd.SandboxImage != "" && !imageReference.MatchString(c.Containerd.SandboxImage) {
+			b.errorAt(raw.Containerd.SandboxImageRange, "Invalid sandbox_image",
+				fmt.Sprintf("%q is not a container image reference such as \"registry.k8s.io/pause:3.10.2\".", c.Containerd.SandboxImage))
+		}
 		c.Containerd.RestrictOOMScoreAdj = raw.Containerd.RestrictOOMScoreAdj != nil && *raw.Containerd.RestrictOOMScoreAdj
 		c.Containerd.RegistryMirrors = b.registryMirrors(raw.Containerd.RegistryMirrors)
 	}
@@ -333,6 +337,10 @@ const maxDNSReplicas = 100
 // imageReference is a container image reference: [registry[:port]/]path[:tag][@sha256:digest].
 var imageReference = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$`)
 
+// IsImageReference reports whether s is a container image reference as the configuration accepts one, for
+// image names that come from elsewhere (an artifact set's manifest) and end up in the same files and scripts.
+func IsImageReference(s string) bool { return imageReference.MatchString(s) }
+
 func (b *builder) dns(raw *dnsBlock) {
 	d := DNS{Enabled: true, Replicas: 2}
 	defer func() { b.cluster.DNS = d }()
@@ -355,11 +363,18 @@ func (b *builder) dns(raw *dnsBlock) {
 	if raw.Upstream != nil {
 		d.Upstream = []string{}
 		for _, u := range *raw.Upstream {
-			if _, err := netip.ParseAddr(u); err != nil {
-				if _, err := netip.ParseAddrPort(u); err != nil {
+			a, err := netip.ParseAddr(u)
+			if err != nil {
+				var ap netip.AddrPort
+				if ap, err = netip.ParseAddrPort(u); err != nil {
 					b.errorAt(raw.UpstreamRange, "Invalid dns upstream", fmt.Sprintf("%q is not an IP address or IP:port of a resolver.", u))
 					continue
 				}
+				a = ap.Addr()
+			}
+			if a.Zone() != "" {
+				b.errorAt(raw.UpstreamRange, "Invalid dns upstream", zoneError(u).Error()+".")
+				continue
 			}
 			d.Upstream = append(d.Upstream, u)
 		}

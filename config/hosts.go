@@ -126,9 +126,13 @@ func (b *builder) host(blk *hcl.Block, body hcl.Body, ctx *hcl.EvalContext, key 
 	}
 	if raw.InternalAddress != nil {
 		a, err := netip.ParseAddr(*raw.InternalAddress)
-		if err != nil {
+		switch {
+		case err != nil:
 			b.errorAt(raw.InternalAddressRange, "Invalid internal address",
 				fmt.Sprintf("internal_address %q must be an IP address: cluster components advertise it.", *raw.InternalAddress))
+		case a.Zone() != "":
+			b.errorAt(raw.InternalAddressRange, "Invalid internal address", fmt.Sprintf("internal_address %s.", zoneError(*raw.InternalAddress)))
+			a = netip.Addr{}
 		}
 		h.InternalAddress = a
 	}

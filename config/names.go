@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Kubernetes' naming rules, as users meet them in node names, labels and taints.
@@ -64,8 +66,26 @@ func checkMirrorURL(s string) error {
 }
 
 func isIP(s string) bool {
-	_, err := netip.ParseAddr(s)
+	_, err := ParseIP(s)
 	return err == nil
+}
+
+// ParseIP reads an IP address without an IPv6 zone ("fe80::1%eth0"). A zone names an interface of one machine,
+// so it means nothing to the other hosts, and it may hold any character: unit files and shell scripts would
+// get it as it is.
+func ParseIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, zoneError(s)
+	}
+	return a, nil
+}
+
+func zoneError(s string) error {
+	return fmt.Errorf("%q has an IPv6 zone (the part from '%%'), which other hosts cannot use: give the address without it", s)
 }
 
 // CheckNodeName accepts what Kubernetes accepts as a node name, for hosts that providers name.
@@ -103,6 +123,17 @@ func checkLabelKey(k string) error {
 	return nil
 }
 
+// CheckLabel accepts a node label as Kubernetes does, for labels a provider's host blocks set.
+func CheckLabel(key, value string) error {
+	if err := checkLabelKey(key); err != nil {
+		return fmt.Errorf("label key %q: %w", key, err)
+	}
+	if err := checkLabelValue(value); err != nil {
+		return fmt.Errorf("label %q: %w", key, err)
+	}
+	return nil
+}
+
 func checkLabelValue(v string) error {
 	if v == "" {
 		return nil
@@ -134,12 +165,16 @@ func ParseTaint(s string) (Taint, error) {
 	return Taint{}, fmt.Errorf("taint %q: effect must be one of %s", s, strings.Join(taintEffects, ", "))
 }
 
-// checkHostAddress accepts an IP address or a DNS name: something kforge can dial.
+// checkHostAddress accepts an IP address (without a zone) or a DNS name: something kforge can dial, and that
+// cluster components can use when it is also the cluster address.
 func checkHostAddress(s string) error {
-	if _, err := netip.ParseAddr(s); err == nil {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return zoneError(s)
+		}
 		return nil
 	}
-	if strings.ContainsAny(s, ":/ ") {
+	if _, _, err := net.SplitHostPort(s); err == nil {
 		return fmt.Errorf("%q is neither an IP address nor a host name (give the SSH port in ssh { port = … })", s)
 	}
 	if len(s) == 0 || len(s) > 253 || !hostnameRe.MatchString(s) {
@@ -166,7 +201,12 @@ func quoteList(xs []string) string {
 	return strings.Join(q, ", ")
 }
 
-// checkExtraArgs rejects flag names written with dashes or values, which would be passed on garbled.
+// flagNameRe is what Kubernetes components' flag names are made of.
+var flagNameRe = regexp.MustCompile(`^[A-Za-z0-9][-A-Za-z0-9_.]*$`)
+
+// checkExtraArgs rejects flag names written with dashes or values, which would be passed on garbled, and
+// anything a systemd unit's ExecStart line would read otherwise than as part of one argument: the flags are
+// written there as --name=value.
 func checkExtraArgs(args map[string]string) error {
 	for _, k := range sortedKeys(args) {
 		switch {
@@ -176,6 +216,30 @@ func checkExtraArgs(args map[string]string) error {
 			return fmt.Errorf("write flag names without leading dashes: %q, not %q", strings.TrimLeft(k, "-"), k)
 		case strings.ContainsAny(k, "= "):
 			return fmt.Errorf("flag name %q contains '=' or a space: put the value on the right-hand side", k)
+		case !flagNameRe.MatchString(k):
+			return fmt.Errorf("flag name %q may only have letters, digits, '-', '_' and '.'", k)
+		}
+		if err := checkUnitWord(args[k]); err != nil {
+			return fmt.Errorf("the value of %s %w", k, err)
+		}
+	}
+	return nil
+}
+
+// checkUnitWord accepts text that a systemd unit's ExecStart line passes on as (part of) one argument: no line
+// breaks or other control characters (a new line is a new directive), no blanks (they split arguments), no
+// quotes or backslashes (systemd removes them). '$' and '%' are escaped where the units are written.
+func checkUnitWord(v string) error {
+	for _, r := range v {
+		switch {
+		case r == '\n' || r == '\r':
+			return fmt.Errorf("%q has a line break, which would end the unit's command line", v)
+		case unicode.IsControl(r):
+			return fmt.Errorf("%q has the control character %U", v, r)
+		case unicode.IsSpace(r):
+			return fmt.Errorf("%q has a blank, which would split it into two arguments", v)
+		case strings.ContainsRune(`"'\`, r):
+			return fmt.Errorf("%q has %q, which the unit's command line would not pass on as written", v, r)
 		}
 	}
 	return nil

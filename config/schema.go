@@ -104,6 +104,8 @@ type containerdBlock struct {
 	RestrictOOMScoreAdj *bool   `hcl:"restrict_oom_score_adj,optional"`
 	// RegistryMirrors is decoded by hand (a map of lists), so that each error points at its own entry.
 	RegistryMirrors *hcl.Attribute `hcl:"registry_mirrors,optional"`
+
+	SandboxImageRange hcl.Range `hcl:"sandbox_image,attr_value_range"`
 }
 
 type dnsBlock struct {

@@ -14,15 +14,44 @@ import (
 // blocks) and checks the whole set of hosts as Load does for a configuration without providers. A provider's
 // hosts point at its block in diagnostics.
 func (c *Cluster) AddProviderHosts(byProvider map[string][]Host) hcl.Diagnostics {
+	var diags hcl.Diagnostics
 	for _, p := range c.Providers {
 		for _, h := range byProvider[p.Name] {
 			r := p.DeclRange
 			h.DeclRange, h.src = r, hostSource{nameRange: r, addressRange: r, internalRange: r, rolesRange: r}
 			SortRoles(h.Roles)
+			if err := checkProviderHost(h); err != nil {
+				diags = append(diags, errorAt(r, "Invalid host from provider",
+					fmt.Sprintf("Provider %q gave host %q: %s; kforge writes it into unit files and scripts as it is.", p.Name, h.Name, err)))
+				continue
+			}
 			c.Hosts = append(c.Hosts, h)
 		}
 	}
+	if diags.HasErrors() {
+		return diags
+	}
 	return topology(c, true)
+}
+
+// checkProviderHost holds a provider's host to the rules of a host block: what the provider read (a name, an
+// address from vagrant ssh-config) is not to be trusted more than what the configuration says.
+func checkProviderHost(h Host) error {
+	if err := CheckNodeName(h.Name); err != nil {
+		return fmt.Errorf("the name %s", err)
+	}
+	if err := checkHostAddress(h.Address); err != nil {
+		return fmt.Errorf("address: %w", err)
+	}
+	if h.InternalAddress.Zone() != "" {
+		return fmt.Errorf("internal address: %w", zoneError(h.InternalAddress.String()))
+	}
+	for _, k := range sortedKeys(h.Labels) {
+		if err := CheckLabel(k, h.Labels[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // topology checks the hosts against each other and against the cluster's ranges; roles only when complete

@@ -5,7 +5,9 @@ package providers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
@@ -83,6 +85,7 @@ type HostBlock struct {
 	DefRange             hcl.Range `hcl:",def_range"`
 	RolesRange           hcl.Range `hcl:"roles,attr_value_range"`
 	InternalAddressRange hcl.Range `hcl:"internal_address,attr_value_range"`
+	LabelsRange          hcl.Range `hcl:"labels,attr_value_range"`
 }
 
 // HostSettings is a decoded HostBlock.
@@ -122,8 +125,16 @@ func DecodeHostBlocks(blocks []HostBlock) (map[string]HostSettings, hcl.Diagnost
 			a, err := netip.ParseAddr(*b.InternalAddress)
 			if err != nil {
 				diags = append(diags, errorAt(b.InternalAddressRange, "Invalid internal address", fmt.Sprintf("%q is not an IP address.", *b.InternalAddress)))
+			} else if _, err := config.ParseIP(*b.InternalAddress); err != nil {
+				diags = append(diags, errorAt(b.InternalAddressRange, "Invalid internal address", err.Error()+"."))
+				a = netip.Addr{}
 			}
 			s.InternalAddress = a
+		}
+		for _, k := range slices.Sorted(maps.Keys(b.Labels)) {
+			if err := config.CheckLabel(k, b.Labels[k]); err != nil {
+				diags = append(diags, errorAt(b.LabelsRange, "Invalid label", err.Error()+"."))
+			}
 		}
 		for _, t := range b.Taints {
 			taint, err := config.ParseTaint(t)

@@ -494,7 +494,8 @@ func (a *app) forceUnlockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if syscall.Kill(info.PID, 0) == nil {
+			// A damaged lock file names no PID; kill(0, 0) would ask about this process group instead.
+			if info.PID > 0 && syscall.Kill(info.PID, 0) == nil {
 				fmt.Fprintf(a.stderr, "Warning: PID %d still runs; if it is that kforge, it may still change hosts.\n", info.PID)
 			}
 			_, err = fmt.Fprintf(a.stdout, "Lock removed (it was held by %s).\n", info)

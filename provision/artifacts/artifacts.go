@@ -10,8 +10,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
+	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/provision/resource"
 )
 
@@ -68,10 +70,35 @@ func Load(dir string) (*Set, error) {
 	if err := json.Unmarshal(data, &s.Manifest); err != nil {
 		return nil, fmt.Errorf("artifacts: %s: %w", filepath.Join(dir, "manifest.json"), err)
 	}
+	if err := s.Manifest.checkImages(); err != nil {
+		return nil, fmt.Errorf("artifacts: %s: %w", filepath.Join(dir, "manifest.json"), err)
+	}
 	for _, f := range s.Manifest.Files {
 		s.byPath[f.Path] = f
 	}
 	return s, nil
+}
+
+// imagePath is a tarball's path in the set: the nodes get it under its base name, in a unit's command line.
+var imagePath = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$`)
+
+// checkImages refuses image names and tarball paths that would not stay what they are in the unit that imports
+// the images and the health check that looks for them (a shell script): a set may come from another machine.
+func (m Manifest) checkImages() error {
+	for _, name := range []string{m.PauseImage, m.DNSImage} {
+		if name != "" && !config.IsImageReference(name) {
+			return fmt.Errorf("image name %q is not a container image reference", name)
+		}
+	}
+	for _, img := range m.Images {
+		if !config.IsImageReference(img.Name) {
+			return fmt.Errorf("image name %q is not a container image reference", img.Name)
+		}
+		if !imagePath.MatchString(img.Path) {
+			return fmt.Errorf("image %s: path %q must be relative, of letters, digits, '.', '_', '-' and '/'", img.Name, img.Path)
+		}
+	}
+	return nil
 }
 
 // Has reports whether the set has the file at path: for files that sets made by an older kforge lack.

@@ -169,11 +169,16 @@ func apiObjects(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip
 		Health: kubectlAdmin + "get clusterrolebinding kforge:apiserver-kubelet-api"}), nil
 }
 
-// flags turns extra_args into sorted --name=value flags.
+// unitEscape keeps systemd from reading '%' as a specifier and '$' as a variable in an ExecStart line: a value
+// such as memory.available<10% reaches the component as written. (The configuration refuses what cannot be
+// escaped there: blanks, quotes, line breaks.)
+var unitEscape = strings.NewReplacer("%", "%%", "$", "$$")
+
+// flags turns extra_args into sorted --name=value flags, escaped for a unit's ExecStart line.
 func flags(args map[string]string) []string {
 	var out []string
 	for k, v := range args {
-		out = append(out, "--"+k+"="+v)
+		out = append(out, "--"+k+"="+unitEscape.Replace(v))
 	}
 	sort.Strings(out)
 	return out

@@ -636,3 +636,12 @@ func TestControlPlaneRestarts(t *testing.T) {
 		t.Errorf("restarts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestFlagsReachTheComponentAsWritten: '%' and '$' in extra_args are escaped for systemd, which would otherwise
+// read a specifier or a variable; systemd-analyze verify is not at hand, so the escaping is checked as text.
+func TestFlagsReachTheComponentAsWritten(t *testing.T) {
+	got := flags(map[string]string{"eviction-hard": "memory.available<10%", "b": "a$HOME"})
+	if want := []string{"--b=a$$HOME", "--eviction-hard=memory.available<10%%"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("flags: %q, want %q", got, want)
+	}
+}

@@ -22,7 +22,8 @@ func Gather(ctx context.Context, r remote.Runner) (*Facts, error) {
 	duration := time.Since(started)
 	f, err := Parse(res.Stdout)
 	if err != nil {
-		return nil, fmt.Errorf("read the facts probe's output: %w", err)
+		// The command ran, so the error is the host's output: say which host, as a failed command does.
+		return nil, &remote.HostError{Host: r.Host(), Step: "gather facts", Err: fmt.Errorf("read the facts probe's output: %w", err)}
 	}
 	f.Host = r.Host()
 	// Round to what JSON keeps (no monotonic reading), so that cached and saved facts compare equal.

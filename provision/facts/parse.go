@@ -184,7 +184,11 @@ func parseEpoch(s string) time.Time {
 	if len(frac) > 0 && len(frac) <= 9 && allDigits(frac) {
 		nanos, _ = strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
 	}
-	return time.Unix(n, nanos).UTC()
+	t := time.Unix(n, nanos).UTC()
+	if t.Year() > 9999 {
+		return time.Time{} // no clock says that, and the facts' JSON (RFC 3339) could not hold it
+	}
+	return t
 }
 
 func allDigits(s string) bool {

@@ -2,10 +2,13 @@ package plan
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/kforge/kforge/internal/bytesize"
+	"github.com/kforge/kforge/internal/jsonerr"
 )
 
 // NoChanges is what a plan that changes nothing says.
@@ -138,14 +141,77 @@ func JSON(p *Plan) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// Read parses a saved plan, refusing a format this kforge does not know.
+// Read parses a saved plan, refusing a format this kforge does not know and values no kforge writes, so that
+// a damaged or crafted file is reported rather than shown or applied.
 func Read(data []byte) (*Plan, error) {
 	var p Plan
 	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("not a kforge plan: %w", err)
+		return nil, fmt.Errorf("not a kforge plan: %w", jsonerr.Explain(data, err))
 	}
-	if p.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("plan format %q; this kforge reads %q", p.FormatVersion, FormatVersion)
+	if err := checkFormat(p.FormatVersion); err != nil {
+		return nil, err
+	}
+	if err := p.check(); err != nil {
+		return nil, fmt.Errorf("not a plan kforge made: %w", err)
 	}
 	return &p, nil
+}
+
+// checkFormat accepts FormatVersion only: any other reads differently, and a newer one is worth saying so.
+func checkFormat(v string) error {
+	switch {
+	case v == FormatVersion:
+		return nil
+	case v == "":
+		return errors.New("not a kforge plan: it has no format_version")
+	case newer(v, FormatVersion):
+		return fmt.Errorf("plan format %q is newer than this kforge reads (%q): show or apply it with the kforge that made it", v, FormatVersion)
+	}
+	return fmt.Errorf("plan format %q; this kforge reads %q", v, FormatVersion)
+}
+
+// newer reports whether format version a (MAJOR.MINOR) comes after b; false when either is not one.
+func newer(a, b string) bool {
+	am, an, ok1 := majorMinor(a)
+	bm, bn, ok2 := majorMinor(b)
+	return ok1 && ok2 && (am > bm || am == bm && an > bn)
+}
+
+func majorMinor(v string) (major, minor int, ok bool) {
+	ma, mi, found := strings.Cut(v, ".")
+	major, err1 := strconv.Atoi(ma)
+	minor, err2 := strconv.Atoi(mi)
+	return major, minor, found && err1 == nil && err2 == nil && major >= 0 && minor >= 0
+}
+
+// check refuses what a plan kforge made never holds: unknown actions, negative sizes and counts, hosts
+// without names.
+func (p *Plan) check() error {
+	if p.State.Serial < 0 {
+		return fmt.Errorf("state serial %d is negative", p.State.Serial)
+	}
+	for i, h := range p.Hosts {
+		if h.Host == "" {
+			return fmt.Errorf("host %d of the plan has no name", i+1)
+		}
+		for j, c := range h.Changes {
+			where := fmt.Sprintf("host %s, change %d (%s %s)", h.Host, j+1, c.Kind, c.Name)
+			switch c.Action {
+			case Create, Update, Delete, Replace, Restart, NoOp:
+			default:
+				return fmt.Errorf("%s: unknown action %q", where, c.Action)
+			}
+			for _, a := range []*Attributes{c.Before, c.After} {
+				if a != nil && a.Size < 0 {
+					return fmt.Errorf("%s: negative size %d", where, a.Size)
+				}
+			}
+		}
+	}
+	for i, st := range p.Rollout {
+		if st.AtATime < 0 {
+			return fmt.Errorf("rollout stage %d (%s): negative at_a_time %d", i+1, st.Name, st.AtATime)
+		}
+	}
+	return nil
 }

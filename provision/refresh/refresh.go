@@ -19,7 +19,9 @@ import (
 )
 
 // script reads "KIND NAME" lines on stdin. Paths go through remote.StatScript (in a subshell, whose exit ends
-// only it); then symlink targets, units (systemd's enabled and active states), sysctls and modules.
+// only it); then symlink targets, units (systemd's enabled and active states), sysctls and modules; last, the
+// end line, without which the output is not taken for a whole refresh (a host that answers with nothing must
+// not read as one where nothing exists).
 var script = `input=$(cat)
 printf '%s\n' "$input" | sed -n 's/^P //p' | (` + remote.StatScript + `
 )
@@ -39,7 +41,11 @@ printf '%s\n' "$input" | sed -n 's/^M //p' | while IFS= read -r m; do
   [ -n "$m" ] || continue
   if [ -d "/sys/module/$m" ]; then printf 'M\t%s\n' "$m"; fi
 done
+printf '%s\n' "` + endLine + `"
 exit 0`
+
+// endLine ends the refresh's output.
+const endLine = "E\tkforge-refresh"
 
 // Want names one resource to read.
 type Want struct {
@@ -94,8 +100,12 @@ func parse(stdout []byte, wants []Want) (Result, error) {
 			files[w.Name] = &remote.FileInfo{Path: w.Name}
 		}
 	}
+	body, ok := bytes.CutSuffix(stdout, []byte(endLine+"\n"))
+	if !ok || !(len(body) == 0 || body[len(body)-1] == '\n') {
+		return Result{}, fmt.Errorf("the output ends early (%d bytes, without the end line): the command was cut short, or the login shell ran something else", len(stdout))
+	}
 	var statLines, rest [][]byte
-	for _, line := range bytes.Split(stdout, []byte("\n")) {
+	for _, line := range bytes.Split(body, []byte("\n")) {
 		if bytes.HasPrefix(line, []byte("S\t")) || bytes.HasPrefix(line, []byte("H\t")) {
 			statLines = append(statLines, line)
 		} else if len(line) > 0 {
@@ -118,7 +128,7 @@ func parse(stdout []byte, wants []Want) (Result, error) {
 		case f[0] == "M" && len(f) == 2:
 			modules[f[1]] = true
 		default:
-			return Result{}, fmt.Errorf("unexpected refresh output %q", line)
+			return Result{}, fmt.Errorf("unexpected refresh output %s", remote.Excerpt(line))
 		}
 	}
 	obs := map[string]resource.Observed{}

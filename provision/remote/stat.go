@@ -39,33 +39,43 @@ func ParseStat(stdout []byte, byPath map[string]*FileInfo) error {
 		case "S":
 			f := strings.SplitN(rest, "\t", 6)
 			if len(f) != 6 {
-				return fmt.Errorf("unexpected stat output %q", line)
+				return fmt.Errorf("unexpected stat output %s", Excerpt(line))
 			}
 			fi, ok := byPath[f[5]]
 			if !ok {
-				return fmt.Errorf("stat output for a path not asked for: %q", f[5])
+				return fmt.Errorf("stat output for a path not asked for: %s", Excerpt([]byte(f[5])))
 			}
 			raw, err1 := strconv.ParseUint(f[0], 16, 32)
 			perm, err2 := strconv.ParseUint(f[1], 8, 32)
 			size, err3 := strconv.ParseInt(f[4], 10, 64)
 			if err1 != nil || err2 != nil || err3 != nil {
-				return fmt.Errorf("unexpected stat output %q", line)
+				return fmt.Errorf("unexpected stat output %s", Excerpt(line))
 			}
 			fi.Exists, fi.Mode, fi.Owner, fi.Group, fi.Size = true, fs.FileMode(perm), f[2], f[3], size
 			fi.Type = fileType(raw)
 		case "H":
 			// sha256sum prints "<64 hex>  <path>".
 			if len(rest) < 67 {
-				return fmt.Errorf("unexpected sha256sum output %q", line)
+				return fmt.Errorf("unexpected sha256sum output %s", Excerpt(line))
 			}
 			if fi, ok := byPath[rest[66:]]; ok {
 				fi.SHA256 = rest[:64]
 			}
 		default:
-			return fmt.Errorf("unexpected output %q", line)
+			return fmt.Errorf("unexpected output %s", Excerpt(line))
 		}
 	}
 	return nil
+}
+
+// Excerpt quotes the start of a line a host printed, for an error: a host that answers with garbage may send
+// megabytes on one line, and the error should show what it is, not all of it.
+func Excerpt(line []byte) string {
+	const keep = 80
+	if len(line) <= keep {
+		return fmt.Sprintf("%q", line)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", line[:keep], len(line))
 }
 
 // fileType reads the S_IFMT bits of a raw st_mode.

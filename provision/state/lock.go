@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/kforge/kforge/internal/jsonerr"
 )
 
 // LockInfo says who holds the lock.
@@ -19,6 +21,9 @@ type LockInfo struct {
 }
 
 func (i LockInfo) String() string {
+	if i.PID == 0 {
+		return "a holder the lock file does not name"
+	}
 	return fmt.Sprintf("kforge %s, PID %d on %s, since %s", i.Operation, i.PID, i.Hostname, i.Since.Format(time.RFC3339))
 }
 
@@ -93,7 +98,8 @@ func (l *Lock) Release() error {
 }
 
 // ForceUnlock removes the lock file, for a holder that is gone but whose lock is still held (a stuck process
-// on a shared file system). It returns what the file said.
+// on a shared file system). It returns what the file said: nothing (a zero PID) when it was damaged, which
+// is no reason to keep it.
 func ForceUnlock(dir string) (LockInfo, error) {
 	path := filepath.Join(dir, lockName)
 	info, err := readInfo(path)
@@ -103,17 +109,25 @@ func ForceUnlock(dir string) (LockInfo, error) {
 	return info, os.Remove(path)
 }
 
-// Holder reads who holds (or last held without releasing) the lock.
+// Holder reads who holds (or last held without releasing) the lock; a zero PID means nobody.
 func Holder(dir string) (LockInfo, error) { return readInfo(filepath.Join(dir, lockName)) }
 
+// readInfo reads the lock file. An empty file is a released lock. A damaged one gives an error that says so
+// and a zero LockInfo, never a half-read one: its PID would be signalled.
 func readInfo(path string) (LockInfo, error) {
 	var info LockInfo
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return info, err
+		return LockInfo{}, err
 	}
 	if len(data) == 0 {
-		return info, nil
+		return LockInfo{}, nil
 	}
-	return info, json.Unmarshal(data, &info)
+	if err := json.Unmarshal(data, &info); err != nil {
+		return LockInfo{}, fmt.Errorf("lock file %s is damaged: %w", path, jsonerr.Explain(data, err))
+	}
+	if info.PID <= 0 {
+		return LockInfo{}, fmt.Errorf("lock file %s is damaged: %d is not a process ID", path, info.PID)
+	}
+	return info, nil
 }

@@ -8,10 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/kforge/kforge/internal/atomicfile"
+	"github.com/kforge/kforge/internal/jsonerr"
 	"github.com/kforge/kforge/provision/plan"
 )
 
@@ -54,8 +58,10 @@ const fileName = "state.json"
 
 // Load reads the state in dir; a directory without one gives an empty state, without a lineage until it is
 // first saved (so that a plan made before any state can tell that none has been written since).
+// A state that cannot be read is never rewritten: Load only reads, and the error says what is wrong and where.
 func Load(dir string) (*State, error) {
-	data, err := os.ReadFile(filepath.Join(dir, fileName))
+	path := filepath.Join(dir, fileName)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{Version: Version, Hosts: map[string][]plan.Managed{}}, nil
 	}
@@ -64,15 +70,50 @@ func Load(dir string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("state %s: %w", filepath.Join(dir, fileName), err)
+		return nil, fmt.Errorf("state %s cannot be read: %w; %s", path, jsonerr.Explain(data, err), damaged)
 	}
 	if s.Version != Version {
-		return nil, fmt.Errorf("state %s has format %d; this kforge reads %d", filepath.Join(dir, fileName), s.Version, Version)
+		if s.Version == 0 {
+			return nil, fmt.Errorf("state %s cannot be read: it has no version, so it is not a kforge state; %s", path, damaged)
+		}
+		return nil, fmt.Errorf("state %s has format %d; this kforge reads %d", path, s.Version, Version)
+	}
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("state %s cannot be read: %w; %s", path, err, damaged)
 	}
 	if s.Hosts == nil {
 		s.Hosts = map[string][]plan.Managed{}
 	}
 	return &s, nil
+}
+
+// damaged is what to do about a state that cannot be read: kforge writes it whole or not at all (a temporary
+// file renamed over it), so the damage came from elsewhere, and kforge leaves the file as it is.
+const damaged = "kforge leaves it as it is: restore it from a backup (moving it aside starts a new state, which forgets what kforge placed on the hosts)"
+
+// check refuses values kforge never writes.
+func (s *State) check() error {
+	if s.Serial < 0 {
+		return fmt.Errorf("serial %d is negative", s.Serial)
+	}
+	for _, host := range slices.Sorted(maps.Keys(s.Hosts)) {
+		for i, m := range s.Hosts[host] {
+			if m.ID == "" || m.Kind == "" || m.Name == "" {
+				return fmt.Errorf("host %q: resource %d has no id, kind or name", host, i+1)
+			}
+		}
+	}
+	for _, host := range slices.Sorted(maps.Keys(s.PodCIDRs)) {
+		if cidr := s.PodCIDRs[host]; !validPrefix(cidr) {
+			return fmt.Errorf("host %q: pod CIDR %q is not a CIDR", host, cidr)
+		}
+	}
+	return nil
+}
+
+func validPrefix(s string) bool {
+	_, err := netip.ParsePrefix(s)
+	return err == nil
 }
 
 // Save writes the state atomically with the next serial.
