@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -218,6 +219,64 @@ func (b *builder) components(raw clusterBlock) {
 	}
 	b.pki(raw.PKI)
 	b.dns(raw.DNS)
+	b.security(raw.Security)
+}
+
+// podSecurityLevels are Pod Security admission's levels, loosest first.
+var podSecurityLevels = []string{"privileged", "baseline", "restricted"}
+
+// DefaultSecurity is a cluster's security without a security block: every CIS benchmark item kforge implements.
+func DefaultSecurity() Security {
+	return Security{PodSecurity: "baseline", AnonymousHealthChecks: true, ProtectKernelDefaults: true,
+		AuditLog: AuditLog{Enabled: true, MaxAge: cisAuditMaxAge, MaxBackups: cisAuditMaxBackups, MaxSize: cisAuditMaxSize},
+		ranges:   map[string]hcl.Range{}}
+}
+
+func (b *builder) security(raw *securityBlock) {
+	s := DefaultSecurity()
+	defer func() { b.cluster.Security = s }()
+	if raw == nil {
+		return
+	}
+	if raw.PodSecurity != nil {
+		s.PodSecurity, s.ranges["pod_security"] = *raw.PodSecurity, raw.PodSecurityRange
+		if !slices.Contains(podSecurityLevels, s.PodSecurity) {
+			b.errorAt(raw.PodSecurityRange, "Invalid pod_security", fmt.Sprintf("pod_security must be one of %s, not %q.", quoteList(podSecurityLevels), s.PodSecurity))
+		}
+	}
+	if raw.AnonymousHealthChecks != nil {
+		s.AnonymousHealthChecks = *raw.AnonymousHealthChecks
+	}
+	if raw.Profiling != nil {
+		s.Profiling, s.ranges["profiling"] = *raw.Profiling, raw.ProfilingRange
+	}
+	if raw.ProtectKernelDefaults != nil {
+		s.ProtectKernelDefaults, s.ranges["protect_kernel_defaults"] = *raw.ProtectKernelDefaults, raw.ProtectKernelDefaultsRange
+	}
+	if a := raw.AuditLog; a != nil {
+		s.ranges["audit_log"] = a.EnabledRange
+		if a.Enabled != nil {
+			s.AuditLog.Enabled = *a.Enabled
+		}
+		for _, f := range []struct {
+			name  string
+			value *int
+			into  *int
+			at    hcl.Range
+		}{{"max_age", a.MaxAge, &s.AuditLog.MaxAge, a.MaxAgeRange}, {"max_backups", a.MaxBackups, &s.AuditLog.MaxBackups, a.MaxBackupsRange},
+			{"max_size", a.MaxSize, &s.AuditLog.MaxSize, a.MaxSizeRange}} {
+			if f.value == nil {
+				continue
+			}
+			*f.into = *f.value
+			if a.Enabled == nil {
+				s.ranges["audit_log"] = f.at // the warning points at what lowered it
+			}
+			if *f.value < 1 {
+				b.errorAt(f.at, "Invalid audit_log "+f.name, fmt.Sprintf("%s must be at least 1, not %d (audit_log { enabled = false } turns the log off).", f.name, *f.value))
+			}
+		}
+	}
 }
 
 // Scheduled snapshot defaults: one a day, a week of them, beside etcd's data rather than in it (a restore sets

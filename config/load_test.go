@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // writeConfig writes files (name → content) into a fresh directory and returns it.
@@ -427,5 +429,63 @@ func TestEtcdSnapshots(t *testing.T) {
 	s := load("etcd {\n  snapshots {\n    schedule = \"*-*-* 02:30:00\"\n    keep = 30\n    dir = \"/srv/etcd-backups\"\n  }\n}").Etcd.Snapshots
 	if *s != (EtcdSnapshots{Schedule: "*-*-* 02:30:00", Keep: 30, Dir: "/srv/etcd-backups"}) {
 		t.Errorf("set: %+v", s)
+	}
+}
+
+// TestSecurity: without a security block every CIS item kforge implements is on and nothing is relaxed; each
+// relaxation is listed with the CIS item and where the configuration says it; bad values point at themselves.
+func TestSecurity(t *testing.T) {
+	load := func(block string) (*Cluster, hcl.Diagnostics) {
+		return NewLoader().Load(Options{Path: writeConfig(t, map[string]string{"main.hcl": "cluster \"x\" {\n" + block + "\n}\n" +
+			"host \"cp\" {\n  address = \"198.18.0.10\"\n  roles = [\"control-plane\", \"etcd\", \"worker\"]\n}\n"})})
+	}
+	c, diags := load("")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if s := c.Security; s.PodSecurity != "baseline" || !s.AnonymousHealthChecks || s.Profiling || !s.ProtectKernelDefaults ||
+		s.AuditLog != (AuditLog{Enabled: true, MaxAge: 30, MaxBackups: 10, MaxSize: 100}) || len(s.Relaxations()) != 0 {
+		t.Errorf("defaults: %+v, relaxations %v", s, s.Relaxations())
+	}
+	c, diags = load(`  security {
+    pod_security            = "privileged"
+    profiling               = true
+    protect_kernel_defaults = false
+    anonymous_health_checks = false
+    audit_log {
+      max_age = 7
+    }
+  }`)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var got []string
+	for _, r := range c.Security.Relaxations() {
+		got = append(got, r.String())
+	}
+	file := filepath.Join(c.Dir, "main.hcl")
+	want := []string{
+		`security pod_security relaxes CIS 5.2: namespaces without pod-security labels admit privileged pods (pod_security = "privileged") (` + file + `:3:31)`,
+		`security profiling relaxes CIS 1.2.15, 1.3.2, 1.4.1: the API server, controller-manager and scheduler serve /debug/pprof (` + file + `:4:31)`,
+		`security protect_kernel_defaults relaxes CIS 4.2.6: the kubelet changes kernel settings it disagrees with instead of refusing to start (` + file + `:5:31)`,
+		`security audit_log relaxes CIS 1.2.17-1.2.19: the audit log keeps less than 30 days, 10 files of 100 MB (7, 10, 100) (` + file + `:8:17)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("relaxations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if c.Security.AnonymousHealthChecks {
+		t.Error("anonymous_health_checks = false (stricter, no warning) was not taken")
+	}
+	c, _ = load("  security {\n    audit_log {\n      enabled = false\n    }\n  }")
+	if r := c.Security.Relaxations(); len(r) != 1 || r[0].Setting != "audit_log" || r[0].Item != "1.2.16, 3.2.1" || r[0].Range.Start.Line != 4 {
+		t.Errorf("audit log off: %+v", r)
+	}
+	for block, want := range map[string]string{
+		"  security {\n    pod_security = \"strict\"\n  }":              `main.hcl:3,20-28: Invalid pod_security; pod_security must be one of "privileged", "baseline", "restricted", not "strict".`,
+		"  security {\n    audit_log {\n      max_size = 0\n    }\n  }": `main.hcl:4,18-19: Invalid audit_log max_size; max_size must be at least 1, not 0`,
+	} {
+		if _, diags := load(block); !diags.HasErrors() || !strings.Contains(diags.Error(), want) {
+			t.Errorf("%s: %v, want %s", block, diags, want)
+		}
 	}
 }

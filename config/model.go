@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sort"
@@ -37,6 +38,7 @@ type Cluster struct {
 	Containerd        Containerd
 	PKI               PKI
 	DNS               DNS
+	Security          Security
 
 	Hosts     []Host
 	Artifacts Artifacts
@@ -118,6 +120,73 @@ type DNS struct {
 	// Upstream lists the resolvers (IP or IP:port) CoreDNS forwards other names to. Nil means each node's
 	// /etc/resolv.conf (what its pods would use without cluster DNS); empty means none: cluster names only.
 	Upstream []string
+}
+
+// Security is how far the cluster follows the CIS Kubernetes Benchmark: all the way by default; each setting
+// that relaxes an item is listed by Relaxations, which plan and preflight show as warnings.
+type Security struct {
+	// PodSecurity is the Pod Security level namespaces enforce unless labelled otherwise.
+	PodSecurity string // "privileged", "baseline" or "restricted"
+	// AnonymousHealthChecks lets requests without credentials read /livez, /readyz and /healthz (load
+	// balancers' probes); false refuses every anonymous request (--anonymous-auth=false).
+	AnonymousHealthChecks bool
+	Profiling             bool // the components' /debug/pprof
+	ProtectKernelDefaults bool // the kubelet refuses kernel settings other than those it needs
+	AuditLog              AuditLog
+
+	// Where each relaxable setting was written, for the warnings.
+	ranges map[string]hcl.Range
+}
+
+// AuditLog is the API server's audit log: kept or not, and its rotation (days, files, megabytes).
+type AuditLog struct {
+	Enabled                     bool
+	MaxAge, MaxBackups, MaxSize int
+}
+
+// The CIS benchmark's floor for the audit log's rotation (1.2.17-1.2.19).
+const (
+	cisAuditMaxAge     = 30
+	cisAuditMaxBackups = 10
+	cisAuditMaxSize    = 100
+)
+
+// Relaxation is a security setting below the CIS benchmark, and where the configuration says so.
+type Relaxation struct {
+	Setting, Item, Why string
+	Range              hcl.Range
+}
+
+func (r Relaxation) String() string {
+	msg := fmt.Sprintf("security %s relaxes CIS %s: %s", r.Setting, r.Item, r.Why)
+	if r.Range.Filename == "" {
+		return msg
+	}
+	return fmt.Sprintf("%s (%s:%d:%d)", msg, r.Range.Filename, r.Range.Start.Line, r.Range.Start.Column)
+}
+
+// Relaxations lists the settings that keep the cluster from a CIS benchmark item, in a stable order.
+func (s Security) Relaxations() []Relaxation {
+	var out []Relaxation
+	add := func(setting, item, why string) {
+		out = append(out, Relaxation{Setting: setting, Item: item, Why: why, Range: s.ranges[setting]})
+	}
+	if s.PodSecurity == "privileged" {
+		add("pod_security", "5.2", `namespaces without pod-security labels admit privileged pods (pod_security = "privileged")`)
+	}
+	if s.Profiling {
+		add("profiling", "1.2.15, 1.3.2, 1.4.1", "the API server, controller-manager and scheduler serve /debug/pprof")
+	}
+	if !s.ProtectKernelDefaults {
+		add("protect_kernel_defaults", "4.2.6", "the kubelet changes kernel settings it disagrees with instead of refusing to start")
+	}
+	if !s.AuditLog.Enabled {
+		add("audit_log", "1.2.16, 3.2.1", "the API server keeps no audit log")
+	} else if s.AuditLog.MaxAge < cisAuditMaxAge || s.AuditLog.MaxBackups < cisAuditMaxBackups || s.AuditLog.MaxSize < cisAuditMaxSize {
+		add("audit_log", "1.2.17-1.2.19", fmt.Sprintf("the audit log keeps less than %d days, %d files of %d MB (%d, %d, %d)",
+			cisAuditMaxAge, cisAuditMaxBackups, cisAuditMaxSize, s.AuditLog.MaxAge, s.AuditLog.MaxBackups, s.AuditLog.MaxSize))
+	}
+	return out
 }
 
 // PKI says how certificates are made.

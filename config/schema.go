@@ -43,6 +43,7 @@ type clusterBlock struct {
 	Containerd        *containerdBlock `hcl:"containerd,block"`
 	PKI               *pkiBlock        `hcl:"pki,block"`
 	DNS               *dnsBlock        `hcl:"dns,block"`
+	Security          *securityBlock   `hcl:"security,block"`
 
 	KubernetesVersionRange hcl.Range `hcl:"kubernetes_version,attr_value_range"`
 	ClusterDomainRange     hcl.Range `hcl:"cluster_domain,attr_value_range"`
@@ -106,6 +107,30 @@ type containerdBlock struct {
 	RegistryMirrors *hcl.Attribute `hcl:"registry_mirrors,optional"`
 
 	SandboxImageRange hcl.Range `hcl:"sandbox_image,attr_value_range"`
+}
+
+type securityBlock struct {
+	PodSecurity           *string        `hcl:"pod_security,optional"`
+	AnonymousHealthChecks *bool          `hcl:"anonymous_health_checks,optional"`
+	Profiling             *bool          `hcl:"profiling,optional"`
+	ProtectKernelDefaults *bool          `hcl:"protect_kernel_defaults,optional"`
+	AuditLog              *auditLogBlock `hcl:"audit_log,block"`
+
+	PodSecurityRange           hcl.Range `hcl:"pod_security,attr_value_range"`
+	ProfilingRange             hcl.Range `hcl:"profiling,attr_value_range"`
+	ProtectKernelDefaultsRange hcl.Range `hcl:"protect_kernel_defaults,attr_value_range"`
+}
+
+type auditLogBlock struct {
+	Enabled    *bool `hcl:"enabled,optional"`
+	MaxAge     *int  `hcl:"max_age,optional"`
+	MaxBackups *int  `hcl:"max_backups,optional"`
+	MaxSize    *int  `hcl:"max_size,optional"`
+
+	EnabledRange    hcl.Range `hcl:"enabled,attr_value_range"`
+	MaxAgeRange     hcl.Range `hcl:"max_age,attr_value_range"`
+	MaxBackupsRange hcl.Range `hcl:"max_backups,attr_value_range"`
+	MaxSizeRange    hcl.Range `hcl:"max_size,attr_value_range"`
 }
 
 type dnsBlock struct {

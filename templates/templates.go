@@ -104,12 +104,16 @@ type ControlPlane struct {
 	// PodSecurity is the Pod Security level every namespace enforces unless labelled otherwise.
 	PodSecurity string
 	Audit       AuditLog
+	// AnonymousHealthChecks lets anonymous requests read the health endpoints only; false refuses all.
+	AnonymousHealthChecks bool
+	Profiling             bool
 	// ExtraArgs are "--name=value" flags from the configuration, sorted.
 	ExtraArgs []string
 }
 
 // AuditLog is how the API server keeps its audit log: days, files and megabytes before rotation.
 type AuditLog struct {
+	Enabled                     bool
 	MaxAge, MaxBackups, MaxSize int
 }
 
@@ -122,8 +126,9 @@ type Kubelet struct {
 	FailCgroupV1  bool
 	MaxPods       int
 	// TLSCipherSuites is the comma-separated list the kubelet serves TLS 1.2 with.
-	TLSCipherSuites string
-	ExtraArgs       []string
+	TLSCipherSuites       string
+	ProtectKernelDefaults bool
+	ExtraArgs             []string
 }
 
 // Images is what the image-import unit needs: the tarballs to import.

@@ -354,6 +354,16 @@ func TestPreflightOnALab(t *testing.T) {
 	if r := kforge(t, nil, "", "-c", labConfig(t, l), "preflight"); r.code != 0 || !strings.Contains(r.stdout, "Preflight: 0 errors, 3 warnings.") {
 		t.Errorf("with fail_cgroup_v1 = false: exit %d\n%s", r.code, r.stdout)
 	}
+	// A security setting below the CIS benchmark: a warning of preflight, and once at the end of the plan.
+	relaxed := labConfigWith(t, l, "kubelet {\n    fail_cgroup_v1 = false\n  }\n  security {\n    profiling = true\n  }")
+	const warning = "security profiling relaxes CIS 1.2.15, 1.3.2, 1.4.1"
+	if r := kforge(t, nil, "", "-c", relaxed, "preflight"); r.code != 0 || !strings.Contains(r.stdout, "Preflight: 0 errors, 4 warnings.") ||
+		!strings.Contains(r.stdout, "cis-relaxed") || !strings.Contains(r.stdout, warning) {
+		t.Errorf("preflight with profiling = true: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := kforge(t, nil, "", "-c", relaxed, "plan"); r.code != 0 || strings.Count(r.stdout, warning) != 1 || !strings.Contains(r.stdout, "Warning: "+warning) {
+		t.Errorf("plan with profiling = true: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestRemovedHostIsCleanedUp: a host leaves the configuration; the next plan removes what kforge placed on it,

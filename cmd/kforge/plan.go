@@ -228,7 +228,8 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 			if a.json {
 				pv = &views.PreflightJSON{Out: a.stderr}
 			}
-			err = pv.Findings(findings, false)
+			// The plan ends with the relaxed security settings among its warnings: not twice.
+			err = pv.Findings(slices.DeleteFunc(slices.Clone(findings), func(f preflight.Finding) bool { return f.ID == preflight.RelaxedID }), false)
 		}
 		if err == nil && preflight.HasErrors(findings) {
 			err = errors.New("preflight checks failed on some hosts (kforge preflight shows them all; --ignore-preflight ID,… to go on anyway)")
@@ -249,6 +250,9 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 	}
 	if err == nil {
 		p.plan.Warnings = pki.Warnings(p.pkiChanges)
+		for _, r := range s.cluster.Security.Relaxations() {
+			p.plan.Warnings = append(p.plan.Warnings, r.String())
+		}
 		if p.rotation != nil {
 			p.plan.Warnings = append(p.plan.Warnings, p.rotation.Describe())
 		}

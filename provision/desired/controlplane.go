@@ -52,8 +52,8 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 			return fmt.Errorf("control-plane host %s needs an IP address to advertise: set internal_address", h.Name)
 		}
 		data := templates.ControlPlane{IP: h.ClusterAddress(), Port: c.APIServer.Port, EtcdServers: strings.Join(etcdServers, ","),
-			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, ServiceCIDR: c.ServiceCIDR.String(), ShutdownDelay: shutdownDelay,
-			TLSCipherSuites: tlsCipherSuites, PodSecurity: podSecurityLevel, Audit: auditLog}
+			ClusterName: c.Name, ClusterDomain: c.ClusterDomain, ServiceCIDR: c.ServiceCIDR.String(), ShutdownDelay: shutdownDelay}
+		securityData(c.Security, &data)
 		security, err := apiServerSecurity(data)
 		if err != nil {
 			return err

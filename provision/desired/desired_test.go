@@ -645,3 +645,55 @@ func TestFlagsReachTheComponentAsWritten(t *testing.T) {
 		t.Errorf("flags: %q, want %q", got, want)
 	}
 }
+
+// TestSecuritySettings: the security block reaches the API server's flags and files, the other components'
+// profiling and the kubelet; by default the hardened set, each relaxation as configured.
+func TestSecuritySettings(t *testing.T) {
+	var files []string
+	for _, bin := range []string{"kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		files = append(files, fmt.Sprintf(`{"path": "bin/%s", "sha256": "%064x", "size": 1}`, bin, len(bin)))
+	}
+	set := loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
+	build := func(c *config.Cluster) map[string]string {
+		t.Helper()
+		out := map[string][]resource.Resource{}
+		if err := controlPlane(c, set, nil, out); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range out["cp-1"] {
+			got[r.Name] = string(r.Content)
+		}
+		return got
+	}
+	c := haCluster(t)
+	hardened := build(c)
+	api := hardened["/etc/systemd/system/kube-apiserver.service"]
+	for _, want := range []string{"--profiling=false", "--audit-policy-file=" + AuditPolicyFile, "--audit-log-maxage=30", "--audit-log-maxbackup=10",
+		"--audit-log-maxsize=100", "--authentication-config=" + AuthenticationConfigFile, "--admission-control-config-file=" + AdmissionConfigFile} {
+		if !strings.Contains(api, want+" \\\n") {
+			t.Errorf("hardened API server lacks %s:\n%s", want, api)
+		}
+	}
+	if strings.Contains(api, "--anonymous-auth") || !strings.Contains(hardened[AdmissionConfigFile], `enforce: "baseline"`) ||
+		!strings.Contains(hardened[AuthenticationConfigFile], "- path: /readyz") || hardened[AuditPolicyFile] == "" ||
+		!strings.Contains(hardened["/etc/systemd/system/kube-scheduler.service"], "--profiling=false") {
+		t.Errorf("hardened: anonymous-auth flag, admission config %q, authentication config %q", hardened[AdmissionConfigFile], hardened[AuthenticationConfigFile])
+	}
+	c.Security = config.Security{PodSecurity: "privileged", AnonymousHealthChecks: false, Profiling: true, AuditLog: config.AuditLog{Enabled: false}}
+	relaxed := build(c)
+	api = relaxed["/etc/systemd/system/kube-apiserver.service"]
+	if !strings.Contains(api, "--anonymous-auth=false \\\n") || strings.Contains(api, "--audit") || strings.Contains(api, "--authentication-config") ||
+		!strings.Contains(api, "--profiling=true") || !strings.Contains(relaxed["/etc/systemd/system/kube-controller-manager.service"], "--profiling=true") {
+		t.Errorf("relaxed API server:\n%s", api)
+	}
+	if _, ok := relaxed[AuditPolicyFile]; ok {
+		t.Error("an audit policy without an audit log")
+	}
+	if _, ok := relaxed[AuthenticationConfigFile]; ok {
+		t.Error("an authentication config with --anonymous-auth=false")
+	}
+	if !strings.Contains(relaxed[AdmissionConfigFile], `enforce: "privileged"`) {
+		t.Errorf("admission config:\n%s", relaxed[AdmissionConfigFile])
+	}
+}

@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/provision/resource"
 	"github.com/kforge/kforge/templates"
 )
@@ -19,15 +20,20 @@ const (
 	AuditLogDir              = "/var/log/kubernetes/audit"
 )
 
-// apiServerSecurity are the API server's audit policy, authentication and admission configurations, and the
-// audit log's directory: files it reads when it starts, so each restarts it.
+// apiServerSecurity are the API server's admission configuration and, as the configuration's security block
+// has them, its audit policy and log directory and its authentication configuration: files it reads when it
+// starts, so each restarts it.
 func apiServerSecurity(data templates.ControlPlane) ([]resource.Resource, error) {
-	out := []resource.Resource{dir("/var/log/kubernetes", 0o755), dir(AuditLogDir, 0o700)}
-	for _, f := range []struct{ template, path string }{
-		{"audit-policy.yaml", AuditPolicyFile},
-		{"authentication-config.yaml", AuthenticationConfigFile},
-		{"admission-config.yaml", AdmissionConfigFile},
-	} {
+	files := []struct{ template, path string }{{"admission-config.yaml", AdmissionConfigFile}}
+	var out []resource.Resource
+	if data.Audit.Enabled {
+		out = append(out, dir("/var/log/kubernetes", 0o755), dir(AuditLogDir, 0o700))
+		files = append(files, struct{ template, path string }{"audit-policy.yaml", AuditPolicyFile})
+	}
+	if data.AnonymousHealthChecks {
+		files = append(files, struct{ template, path string }{"authentication-config.yaml", AuthenticationConfigFile})
+	}
+	for _, f := range files {
 		content, err := templates.Render(f.template, data)
 		if err != nil {
 			return nil, err
@@ -39,8 +45,10 @@ func apiServerSecurity(data templates.ControlPlane) ([]resource.Resource, error)
 	return out, nil
 }
 
-// Until the configuration says otherwise: namespaces enforce the baseline Pod Security level, and the audit log
-// keeps 30 days, at most 10 rotated files of 100 MB.
-const podSecurityLevel = "baseline"
-
-var auditLog = templates.AuditLog{MaxAge: 30, MaxBackups: 10, MaxSize: 100}
+// securityData is what the control plane's templates take from the configuration's security block.
+func securityData(s config.Security, data *templates.ControlPlane) {
+	data.TLSCipherSuites, data.PodSecurity = tlsCipherSuites, s.PodSecurity
+	data.AnonymousHealthChecks, data.Profiling = s.AnonymousHealthChecks, s.Profiling
+	a := s.AuditLog
+	data.Audit = templates.AuditLog{Enabled: a.Enabled, MaxAge: a.MaxAge, MaxBackups: a.MaxBackups, MaxSize: a.MaxSize}
+}

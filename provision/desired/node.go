@@ -43,7 +43,7 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		}
 		data := templates.Kubelet{Name: h.Name, IP: h.ClusterAddress(), CgroupDriver: driver, ClusterDNS: dns.String(),
 			ClusterDomain: c.ClusterDomain, FailCgroupV1: c.Kubelet.FailCgroupV1, MaxPods: c.Kubelet.MaxPods,
-			TLSCipherSuites: tlsCipherSuites, ExtraArgs: flags(c.Kubelet.ExtraArgs)}
+			TLSCipherSuites: tlsCipherSuites, ProtectKernelDefaults: c.Security.ProtectKernelDefaults, ExtraArgs: flags(c.Kubelet.ExtraArgs)}
 		conf, err := templates.Render("kubelet-config.yaml", data)
 		if err != nil {
 			return err

@@ -130,6 +130,10 @@ type Result struct {
 // IgnoreAll in Input.Ignore turns every error into a warning.
 const IgnoreAll = "all"
 
+// RelaxedID is the ID of the findings that name a security setting below the CIS benchmark: warnings for the
+// cluster, not checks of a host.
+const RelaxedID = "cis-relaxed"
+
 // unknownIgnoreID is the ID of the finding that reports an Ignore entry naming no check.
 const unknownIgnoreID = "ignore-preflight"
 
@@ -149,6 +153,10 @@ func Run(in Input) []Finding {
 		}
 		out = append(out, Finding{ID: unknownIgnoreID, Title: "Unknown check in --ignore-preflight", Severity: SeverityWarning,
 			Detail: detail, Fix: "Name checks by the IDs this table shows, or \"all\"."})
+	}
+	for _, r := range in.Cluster.Security.Relaxations() {
+		out = append(out, Finding{ID: RelaxedID, Title: "Security setting below the CIS benchmark", Severity: SeverityWarning,
+			Detail: r.String() + ".", Fix: "Leave the setting at its default unless the cluster needs it (README: Security)."})
 	}
 	for _, h := range in.Cluster.Hosts {
 		f := in.Facts[h.Name]

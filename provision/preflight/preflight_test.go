@@ -31,7 +31,7 @@ func loadFacts(t *testing.T, name string) *facts.Facts {
 }
 
 func testCluster(hosts ...config.Host) *config.Cluster {
-	return &config.Cluster{Name: "tfacts", KubernetesVersion: config.Version{Major: 1, Minor: 37, Patch: 2},
+	return &config.Cluster{Name: "tfacts", Security: config.DefaultSecurity(), KubernetesVersion: config.Version{Major: 1, Minor: 37, Patch: 2},
 		APIServer: config.APIServer{Port: 6443}, Kubelet: config.Kubelet{FailCgroupV1: true},
 		KubeProxy: config.KubeProxy{Mode: "iptables"}, Hosts: hosts}
 }

@@ -69,7 +69,7 @@ func TestRealHosts(t *testing.T) {
 	}
 
 	cp, w := l.Hosts[0].Name, l.Hosts[1].Name
-	cluster := &config.Cluster{Name: "tprefl", KubernetesVersion: config.Version{Major: 1, Minor: 37, Patch: 2},
+	cluster := &config.Cluster{Name: "tprefl", Security: config.DefaultSecurity(), KubernetesVersion: config.Version{Major: 1, Minor: 37, Patch: 2},
 		APIServer: config.APIServer{Port: 6443}, Kubelet: config.Kubelet{FailCgroupV1: true}, KubeProxy: config.KubeProxy{Mode: "iptables"},
 		Hosts: []config.Host{
 			{Name: cp, Roles: []config.Role{config.RoleControlPlane, config.RoleEtcd}},
