@@ -174,7 +174,6 @@ func checkCIS(t *testing.T, l *lab.Lab, hosts int) {
 	controlPlane := []want{
 		{"/etc/systemd/system/kube-apiserver.service", 0o600}, {"/etc/systemd/system/kube-controller-manager.service", 0o600}, // 1.1.1-4
 		{"/etc/systemd/system/kube-scheduler.service", 0o600}, {"/etc/systemd/system/etcd.service", 0o600}, // 1.1.5-8
-		{"/var/lib/etcd", 0o700},                                                                                                             // 1.1.11
 		{"/etc/kubernetes/admin.conf", 0o600}, {"/etc/kubernetes/scheduler.conf", 0o600}, {"/etc/kubernetes/controller-manager.conf", 0o600}, // 1.1.13-18
 		{"/etc/kubernetes/pki/*.crt /etc/kubernetes/pki/etcd/*.crt /etc/kubernetes/pki/*.pub", 0o600}, // 1.1.20
 		{"/etc/kubernetes/pki/*.key /etc/kubernetes/pki/etcd/*.key", 0o600},                           // 1.1.21
@@ -206,6 +205,12 @@ func checkCIS(t *testing.T, l *lab.Lab, hosts int) {
 				if err != nil || uint32(mode)&^w.mode != 0 || f[2] != "root:root" {
 					t.Errorf("CIS 1.1/4.1: %s on %s is %s %s, want %o root:root or stricter", f[0], h.Name, f[1], f[2], w.mode)
 				}
+			}
+		}
+		// 1.1.11-12: etcd's data, and etcd itself, are the etcd user's.
+		if i == 0 {
+			if got := onHost(t, l, 0, "stat -c '%a %U:%G' /var/lib/etcd; find /var/lib/etcd ! -user etcd | head -3; stat -c %U /proc/$(pidof -s etcd)"); got != "700 etcd:etcd\netcd" {
+				t.Errorf("CIS 1.1.11-12: /var/lib/etcd mode and owner, files not etcd's, etcd's user: %q", got)
 			}
 		}
 		// 1.1.19: everything under /etc/kubernetes/pki is root's.

@@ -419,6 +419,9 @@ func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.R
 			return run("remove "+c.Name, "rmdir -- "+q(c.Name)+" 2>/dev/null || true")
 		case resource.Unit:
 			return run("stop "+c.Name, "systemctl disable --now -- "+q(c.Name))
+		case resource.User:
+			// Its files stay (a data directory is purged as data, if asked); a user gone meanwhile is what was wanted.
+			return run("remove user "+c.Name, "userdel -- "+q(c.Name)+" || ! getent passwd -- "+q(c.Name)+" >/dev/null")
 		case LinkKind:
 			// "dev" marks the name as one (ip takes no "--"); a link gone meanwhile is what was wanted.
 			return run("delete "+c.Name, "ip link delete dev "+q(c.Name)+" || ! test -e /sys/class/net/"+q(c.Name))
@@ -460,6 +463,9 @@ func execute(ctx context.Context, r remote.Runner, c plan.Change, res resource.R
 		return run("set "+res.Name, fmt.Sprintf("printf '%%s\\n' %s > %s", q(res.Value), q("/proc/sys/"+strings.ReplaceAll(res.Name, ".", "/"))))
 	case resource.Module:
 		return run("load "+res.Name, "modprobe -- "+q(res.Name))
+	case resource.User:
+		return run("add user "+res.Name, "getent passwd -- "+q(res.Name)+" >/dev/null || useradd --system --user-group --no-create-home --home-dir "+
+			q(res.Value)+" --shell /usr/sbin/nologin --comment "+q(res.Name+" (kforge)")+" -- "+q(res.Name))
 	case resource.Unit:
 		var steps []string
 		for _, reason := range c.Reasons {

@@ -13,6 +13,13 @@ import (
 
 const etcdUnit = "unit:etcd.service"
 
+// etcd runs as a user of its own (CIS 1.1.12), owning its data directory; its keys stay root's files, which
+// systemd hands it as credentials.
+const (
+	EtcdUser    = "etcd"
+	EtcdDataDir = "/var/lib/etcd"
+)
+
 // Etcdctl is etcdctl on an etcd host talking to its own member over TLS, with the health-check client's
 // certificate (which the member's client-cert-auth accepts, as any certificate of the etcd CA).
 const Etcdctl = "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=" + EtcdPKIDir + "/ca.crt" +
@@ -21,7 +28,8 @@ const Etcdctl = "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cac
 // EtcdHealth asks the local member: healthy once the member serves and the cluster has quorum.
 const EtcdHealth = Etcdctl + " --command-timeout=5s endpoint health"
 
-// etcd adds an etcd member to every etcd host: binaries, data directory, unit; its certificates restart it.
+// etcd adds an etcd member to every etcd host: its user, data directory, binaries and unit; its certificates
+// restart it.
 func etcd(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resource) error {
 	members := c.HostsWith(config.RoleEtcd)
 	var initial []string
@@ -69,8 +77,10 @@ func etcd(c *config.Cluster, set *artifacts.Set, out map[string][]resource.Resou
 		out[h.Name] = append(out[h.Name], snapshots...)
 		unitFile := file("/etc/systemd/system/etcd.service", unit, 0o600, false, "")
 		unitFile.Diffable, unitFile.Restarts = true, []string{etcdUnit}
+		dataDir := dir(EtcdDataDir, 0o700)
+		dataDir.Owner, dataDir.Group = EtcdUser, EtcdUser
 		out[h.Name] = append(out[h.Name],
-			dir("/var/lib/etcd", 0o700), etcdBin, etcdctl, unitFile,
+			resource.Resource{Kind: resource.User, Name: EtcdUser, Value: EtcdDataDir}, dataDir, etcdBin, etcdctl, unitFile,
 			resource.Resource{Kind: resource.Unit, Name: "etcd.service", Enabled: true, Active: true, Health: EtcdHealth})
 	}
 	return nil

@@ -70,7 +70,10 @@ func Compute(in HostInput) HostPlan {
 		}
 	}
 	hp.Changes = kept
-	// Removals go in the reverse of the order things were placed: a unit stops before its files go.
+	// Removals go in the reverse of the order things were placed: a unit stops before its files go. Users go
+	// last whatever the order: one added to a running cluster is recorded after the unit that runs as it, and
+	// userdel refuses a user whose processes run.
+	var users []Change
 	for i := len(in.Managed) - 1; i >= 0; i-- {
 		m := in.Managed[i]
 		if desired[m.ID] {
@@ -80,9 +83,15 @@ func Compute(in HostInput) HostPlan {
 		if !obs.Exists {
 			continue // already gone
 		}
-		hp.Changes = append(hp.Changes, Change{ID: m.ID, Kind: m.Kind, Name: m.Name, Action: Delete,
-			Reasons: []string{"no longer in the configuration"}, Before: observedAttributes(resource.Kind(m.Kind), obs, false)})
+		c := Change{ID: m.ID, Kind: m.Kind, Name: m.Name, Action: Delete,
+			Reasons: []string{"no longer in the configuration"}, Before: observedAttributes(resource.Kind(m.Kind), obs, false)}
+		if m.Kind == string(resource.User) {
+			users = append(users, c)
+			continue
+		}
+		hp.Changes = append(hp.Changes, c)
 	}
+	hp.Changes = append(hp.Changes, users...)
 	if hp.Changes == nil {
 		hp.Changes = []Change{}
 	}
@@ -132,6 +141,12 @@ func diffResource(r resource.Resource, obs resource.Observed) Change {
 			c.Action = Update
 		}
 		c.Before = &Attributes{Enabled: boolPtr(obs.Enabled), Active: boolPtr(obs.Active)}
+	case resource.User:
+		// An account that exists is kept as it is: its home directory is where the component's data is, which
+		// kforge does not move.
+		if !obs.Exists {
+			c.Action, c.After, c.Reasons = Create, nil, []string{"system account and group, home " + r.Value + ", no login"}
+		}
 	case resource.Sysctl, resource.Module:
 		if !obs.Exists && r.Kind == resource.Module {
 			c.Action, c.Reasons = Create, []string{"load"}
@@ -186,7 +201,7 @@ func observedAttributes(k resource.Kind, obs resource.Observed, secret bool) *At
 	switch k {
 	case resource.Unit:
 		return &Attributes{Enabled: boolPtr(obs.Enabled), Active: boolPtr(obs.Active)}
-	case resource.Sysctl, resource.Module:
+	case resource.Sysctl, resource.Module, resource.User:
 		return &Attributes{Value: obs.Value}
 	case resource.Symlink:
 		return &Attributes{Target: obs.Target}

@@ -217,3 +217,27 @@ func TestReadRefusesOtherFormats(t *testing.T) {
 		t.Error("nonsense accepted")
 	}
 }
+
+// TestUserAccounts: a missing system user is created, saying what it will be; an existing one is kept whatever
+// its home (kforge does not move a component's data); one no longer wanted is removed.
+func TestUserAccounts(t *testing.T) {
+	etcd := resource.Resource{Kind: resource.User, Name: "etcd", Value: "/var/lib/etcd"}
+	hp := Compute(HostInput{Host: "cp-1", Desired: []resource.Resource{etcd}, Observed: map[string]resource.Observed{}})
+	if len(hp.Changes) != 1 || hp.Changes[0].Action != Create || strings.Join(hp.Changes[0].Reasons, "; ") != "system account and group, home /var/lib/etcd, no login" {
+		t.Errorf("missing user: %+v", hp.Changes)
+	}
+	if got := Text(&Plan{Hosts: []HostPlan{hp}}, false); !strings.Contains(got, "+   user etcd  (system account and group, home /var/lib/etcd, no login)") {
+		t.Errorf("plan text:\n%s", got)
+	}
+	hp = Compute(HostInput{Host: "cp-1", Desired: []resource.Resource{etcd}, Observed: map[string]resource.Observed{etcd.ID(): {Exists: true, Value: "/home/etcd"}}})
+	if len(hp.Changes) != 0 {
+		t.Errorf("existing user: %+v", hp.Changes)
+	}
+	// Recorded after the unit that runs as it (added to a running cluster), it still goes after the unit stops.
+	unit := resource.Resource{Kind: resource.Unit, Name: "etcd.service"}
+	hp = Compute(HostInput{Host: "cp-1", Managed: []Managed{{ID: unit.ID(), Kind: "unit", Name: unit.Name}, {ID: etcd.ID(), Kind: "user", Name: "etcd"}},
+		Observed: map[string]resource.Observed{etcd.ID(): {Exists: true, Value: "/var/lib/etcd"}, unit.ID(): {Exists: true, Active: true}}})
+	if len(hp.Changes) != 2 || hp.Changes[0].ID != unit.ID() || hp.Changes[1].ID != etcd.ID() || hp.Changes[1].Action != Delete {
+		t.Errorf("user no longer wanted: %+v", hp.Changes)
+	}
+}

@@ -19,7 +19,8 @@ var symbols = map[Action]string{Create: "+", Update: "~", Delete: "-", Replace: 
 var colors = map[Action]string{Create: "\x1b[32m", Update: "\x1b[33m", Delete: "\x1b[31m", Replace: "\x1b[35m", Restart: "\x1b[36m"}
 
 // Text renders the plan for people: per host, one line per change with why, content diffs indented under it,
-// and a summary line. It is a pure function of the plan.
+// and a summary line. It is a pure function of the plan. Every string taken from the plan goes through
+// printable, so that only the renderer's own newlines and colours reach the terminal as controls.
 func Text(p *Plan, color bool) string {
 	if p.Empty() {
 		return NoChanges + "\n" + warnings(p)
@@ -36,16 +37,17 @@ func Text(p *Plan, color bool) string {
 		if len(h.Changes) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "\nhost %s\n", h.Host)
+		fmt.Fprintf(&b, "\nhost %s\n", printable(h.Host))
 		for _, c := range h.Changes {
-			line := fmt.Sprintf("  %-3s %s %s", symbols[c.Action], c.Kind, c.Name)
+			line := fmt.Sprintf("  %-3s %s %s", symbols[c.Action], printable(c.Kind), printable(c.Name))
 			if detail := describe(c); detail != "" {
-				line += "  (" + detail + ")"
+				line += "  (" + printable(detail) + ")"
 			}
 			b.WriteString(paint(c.Action, line) + "\n")
 			if c.Diff != "" {
+				// The diff's newlines are its structure: each line is shown on a line of its own, indented.
 				for _, l := range strings.Split(strings.TrimSuffix(c.Diff, "\n"), "\n") {
-					b.WriteString("        " + l + "\n")
+					b.WriteString("        " + printableDiffLine(l) + "\n")
 				}
 			}
 		}
@@ -72,9 +74,9 @@ func rollout(p *Plan) string {
 		case st.AtATime < len(st.Hosts):
 			pace = fmt.Sprintf(", %d at a time", st.AtATime)
 		}
-		fmt.Fprintf(&b, "  %d. %s%s: %s\n", i+1, st.Name, pace, strings.Join(st.Hosts, ", "))
+		fmt.Fprintf(&b, "  %d. %s%s: %s\n", i+1, printable(st.Name), pace, printable(strings.Join(st.Hosts, ", ")))
 		if len(st.Drain) > 0 {
-			fmt.Fprintf(&b, "     drained first, uncordoned once Ready: %s\n", strings.Join(st.Drain, ", "))
+			fmt.Fprintf(&b, "     drained first, uncordoned once Ready: %s\n", printable(strings.Join(st.Drain, ", ")))
 		}
 	}
 	return b.String()
@@ -88,7 +90,7 @@ func warnings(p *Plan) string {
 	var b strings.Builder
 	b.WriteString("\n")
 	for _, w := range p.Warnings {
-		b.WriteString("Warning: " + w + "\n")
+		b.WriteString("Warning: " + printable(w) + "\n")
 	}
 	return b.String()
 }
@@ -185,7 +187,7 @@ func majorMinor(v string) (major, minor int, ok bool) {
 }
 
 // check refuses what a plan kforge made never holds: unknown actions, negative sizes and counts, hosts
-// without names.
+// without names. Its errors quote the plan's strings through printable: they reach the terminal too.
 func (p *Plan) check() error {
 	if p.State.Serial < 0 {
 		return fmt.Errorf("state serial %d is negative", p.State.Serial)
@@ -195,7 +197,7 @@ func (p *Plan) check() error {
 			return fmt.Errorf("host %d of the plan has no name", i+1)
 		}
 		for j, c := range h.Changes {
-			where := fmt.Sprintf("host %s, change %d (%s %s)", h.Host, j+1, c.Kind, c.Name)
+			where := printable(fmt.Sprintf("host %s, change %d (%s %s)", h.Host, j+1, c.Kind, c.Name))
 			switch c.Action {
 			case Create, Update, Delete, Replace, Restart, NoOp:
 			default:
@@ -210,7 +212,7 @@ func (p *Plan) check() error {
 	}
 	for i, st := range p.Rollout {
 		if st.AtATime < 0 {
-			return fmt.Errorf("rollout stage %d (%s): negative at_a_time %d", i+1, st.Name, st.AtATime)
+			return fmt.Errorf("rollout stage %d (%s): negative at_a_time %d", i+1, printable(st.Name), st.AtATime)
 		}
 	}
 	return nil

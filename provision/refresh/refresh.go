@@ -19,7 +19,8 @@ import (
 )
 
 // script reads "KIND NAME" lines on stdin. Paths go through remote.StatScript (in a subshell, whose exit ends
-// only it); then symlink targets, units (systemd's enabled and active states), sysctls and modules; last, the
+// only it); then symlink targets, units (systemd's enabled and active states), sysctls, modules and users (their
+// home directories); last, the
 // end line, without which the output is not taken for a whole refresh (a host that answers with nothing must
 // not read as one where nothing exists).
 var script = `input=$(cat)
@@ -40,6 +41,10 @@ done
 printf '%s\n' "$input" | sed -n 's/^M //p' | while IFS= read -r m; do
   [ -n "$m" ] || continue
   if [ -d "/sys/module/$m" ]; then printf 'M\t%s\n' "$m"; fi
+done
+printf '%s\n' "$input" | sed -n 's/^W //p' | while IFS= read -r w; do
+  [ -n "$w" ] || continue
+  if e=$(getent passwd -- "$w"); then printf 'W\t%s\t%s\n' "$w" "$(printf '%s' "$e" | cut -d: -f6)"; fi
 done
 printf '%s\n' "` + endLine + `"
 exit 0`
@@ -75,6 +80,8 @@ func Host(ctx context.Context, r remote.Runner, wants []Want) (Result, error) {
 			fmt.Fprintf(&in, "C %s\n", w.Name)
 		case resource.Module:
 			fmt.Fprintf(&in, "M %s\n", w.Name)
+		case resource.User:
+			fmt.Fprintf(&in, "W %s\n", w.Name)
 		}
 	}
 	if err := remote.CheckPaths(paths); err != nil {
@@ -115,7 +122,7 @@ func parse(stdout []byte, wants []Want) (Result, error) {
 	if err := remote.ParseStat(bytes.Join(statLines, []byte("\n")), files); err != nil {
 		return Result{}, err
 	}
-	targets, units, sysctls, modules := map[string]string{}, map[string][2]string{}, map[string]string{}, map[string]bool{}
+	targets, units, sysctls, modules, users := map[string]string{}, map[string][2]string{}, map[string]string{}, map[string]bool{}, map[string]string{}
 	for _, line := range rest {
 		f := strings.Split(string(line), "\t")
 		switch {
@@ -127,6 +134,8 @@ func parse(stdout []byte, wants []Want) (Result, error) {
 			sysctls[f[1]] = f[2]
 		case f[0] == "M" && len(f) == 2:
 			modules[f[1]] = true
+		case f[0] == "W" && len(f) == 3:
+			users[f[1]] = f[2]
 		default:
 			return Result{}, fmt.Errorf("unexpected refresh output %s", remote.Excerpt(line))
 		}
@@ -148,6 +157,9 @@ func parse(stdout []byte, wants []Want) (Result, error) {
 			obs[id] = resource.Observed{Exists: ok, Value: strings.Join(strings.Fields(v), " ")}
 		case resource.Module:
 			obs[id] = resource.Observed{Exists: modules[w.Name], Value: map[bool]string{true: "loaded"}[modules[w.Name]]}
+		case resource.User:
+			home, ok := users[w.Name]
+			obs[id] = resource.Observed{Exists: ok, Value: home}
 		}
 	}
 	return Result{Observed: obs, Digest: digest(stdout)}, nil

@@ -30,7 +30,7 @@ func labClient(t *testing.T) *ssh.Client {
 }
 
 // TestRefreshReadsEverythingInOneCommand runs against a real lab host (systemd, sshd): files, a directory, a
-// symlink, units, a sysctl and a module, present and absent, in one SSH session.
+// symlink, units, a sysctl, a module and users, present and absent, in one SSH session.
 func TestRefreshReadsEverythingInOneCommand(t *testing.T) {
 	c := labClient(t)
 	ctx := context.Background()
@@ -50,6 +50,8 @@ ln -s file /tmp/kforge-refresh/link`}); err != nil {
 		{resource.Sysctl, "net.ipv4.ip_forward"},
 		{resource.Sysctl, "net.kforge.nonexistent"},
 		{resource.Module, "kforge_nonexistent"},
+		{resource.User, "root"},
+		{resource.User, "kforge-nonexistent"},
 	}
 	before := c.Sessions()
 	res, err := Host(ctx, c, wants)
@@ -87,6 +89,12 @@ ln -s file /tmp/kforge-refresh/link`}); err != nil {
 	}
 	if m := o["module:kforge_nonexistent"]; m.Exists {
 		t.Errorf("module: %+v", m)
+	}
+	if u := o["user:root"]; !u.Exists || u.Value != "/root" {
+		t.Errorf("user root: %+v", u)
+	}
+	if u := o["user:kforge-nonexistent"]; u.Exists {
+		t.Errorf("missing user: %+v", u)
 	}
 
 	// The digest changes with the host, not with nothing.

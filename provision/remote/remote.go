@@ -10,17 +10,21 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/kforge/kforge/internal/bytesize"
 )
 
 // Runner runs commands and moves files on one host. Implementations are safe for concurrent use.
 type Runner interface {
 	// Host is the host's name, for messages.
 	Host() string
-	// Run runs a command; a non-zero exit status is an *ExitError that carries stderr.
+	// Run runs a command; a non-zero exit status is an *ExitError that carries stderr. It keeps at most
+	// MaxStdout bytes of stdout (unless Command.Stdout takes it) and MaxStderr of stderr: a command that prints
+	// more is stopped, and the error is an *OutputLimitError.
 	Run(ctx context.Context, cmd Command) (Result, error)
 	// Stat describes many paths in one round trip, as root.
 	Stat(ctx context.Context, paths []string) ([]FileInfo, error)
-	// ReadFile returns a file's content, read as root.
+	// ReadFile returns a small file's content, read as root: at most MaxStdout bytes.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// Upload makes path hold the file's content, mode and owner, atomically; it reports whether anything changed.
 	Upload(ctx context.Context, f File) (changed bool, err error)
@@ -58,6 +62,27 @@ func (c Command) Label() string {
 type Result struct {
 	Stdout, Stderr []byte
 	ExitStatus     int
+}
+
+// What Run keeps of a command's output, so that a host cannot fill kforge's memory: a stream that goes beyond
+// is not read further. The most a command of kforge prints is the content of the drifted files a plan shows
+// as diffs (at most 64 KiB each, sent in base64), a couple of MiB even if every such file on a host drifted;
+// the stdout limit leaves room for many times that. What is larger (an etcd snapshot) streams through
+// Command.Stdout, which has no limit. Of stderr, errors show the last 2000 bytes.
+const (
+	MaxStdout = 16 << 20
+	MaxStderr = 1 << 20
+)
+
+// OutputLimitError is a command that printed more than Run keeps on one of its streams; it was stopped.
+type OutputLimitError struct {
+	Stream string // "stdout" or "stderr"
+	Limit  int
+}
+
+func (e *OutputLimitError) Error() string {
+	return fmt.Sprintf("its %s exceeded the limit of %s that kforge keeps of a command's output; the command was stopped",
+		e.Stream, bytesize.String(int64(e.Limit)))
 }
 
 // File is content to place at Path.

@@ -1,5 +1,5 @@
 // Package resource describes what kforge manages on a host: files, directories, binaries, symlinks, systemd
-// units, sysctls and kernel modules, each as it should be, and each as it was found.
+// units, sysctls, kernel modules and system users, each as it should be, and each as it was found.
 package resource
 
 import (
@@ -18,6 +18,8 @@ const (
 	Unit      Kind = "unit"
 	Sysctl    Kind = "sysctl"
 	Module    Kind = "module"
+	// User is a system account a component runs as (no login, no password), with its own group.
+	User Kind = "user"
 )
 
 // Resource is one thing on one host in the state it should be in.
@@ -49,7 +51,7 @@ type Resource struct {
 	Enabled, Active bool
 	// Health is a POSIX sh command that succeeds once a unit serves; apply waits for it after a start or restart.
 	Health string
-	// Value is a sysctl's value.
+	// Value is a sysctl's value, or a user's home directory.
 	Value string
 
 	// DependsOn lists resources (IDs) that must be in place before this one.

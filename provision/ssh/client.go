@@ -62,6 +62,10 @@ type Client struct {
 	idsMu sync.Mutex
 	ids   map[string]int // user and group names → numeric ids, for chown
 
+	// maxStdout and maxStderr are what Run keeps of a command's output: remote.MaxStdout and MaxStderr, lower
+	// in tests.
+	maxStdout, maxStderr int
+
 	opened atomic.Int64 // sessions opened: the round trips this client made
 	done   chan struct{}
 	closed sync.Once
@@ -101,7 +105,8 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (*Client, error) {
 		maxSessions = 8
 	}
 	c := &Client{target: t, conn: conn, closers: closers, sessions: make(chan struct{}, maxSessions),
-		useSudo: t.Sudo && t.User != "root", ids: map[string]int{"u:root": 0, "g:root": 0}, done: make(chan struct{})}
+		useSudo: t.Sudo && t.User != "root", ids: map[string]int{"u:root": 0, "g:root": 0}, done: make(chan struct{}),
+		maxStdout: remote.MaxStdout, maxStderr: remote.MaxStderr}
 	go c.keepalive(d.keepaliveInterval())
 	return c, nil
 }
@@ -316,9 +321,10 @@ func (c *Client) Run(ctx context.Context, cmd remote.Command) (remote.Result, er
 		return remote.Result{}, c.hostError(cmd.Label(), err)
 	}
 	defer release()
-	var stdout bytes.Buffer
-	stderr := &stderrWriter{}
-	s.Stdin, s.Stdout, s.Stderr = cmd.Stdin, &stdout, stderr
+	full := &overflow{reached: make(chan struct{})}
+	stdout := &cappedBuffer{stream: "stdout", limit: c.maxStdout, full: full}
+	stderr := &stderrWriter{limit: c.maxStderr, full: full}
+	s.Stdin, s.Stdout, s.Stderr = cmd.Stdin, stdout, stderr
 	if cmd.Stdout != nil {
 		s.Stdout = cmd.Stdout
 	}
@@ -327,19 +333,32 @@ func (c *Client) Run(ctx context.Context, cmd remote.Command) (remote.Result, er
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- s.Wait() }()
-	select {
-	case err = <-waited:
-	case <-ctx.Done():
+	// stopped closes the session and kills the command, then returns what it printed with why it was stopped.
+	stopped := func(why error) (remote.Result, error) {
 		release()
 		c.stop(stderr.PID())
 		// Closing the session ends the copies into the buffers; wait for them before reading.
 		select {
 		case <-waited:
 		case <-time.After(5 * time.Second):
-			return remote.Result{ExitStatus: -1}, c.hostError(cmd.Label(), fmt.Errorf("%w (command stopped)", ctx.Err()))
+			return remote.Result{ExitStatus: -1}, c.hostError(cmd.Label(), why)
 		}
-		res := remote.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitStatus: -1}
-		return res, c.hostError(cmd.Label(), fmt.Errorf("%w (command stopped)", ctx.Err()))
+		return remote.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitStatus: -1}, c.hostError(cmd.Label(), why)
+	}
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		return stopped(fmt.Errorf("%w (command stopped)", ctx.Err()))
+	case <-full.reached:
+		// The writer that reached its limit stopped reading, so the channel's window fills and the command
+		// blocks: stop it rather than wait for its timeout.
+		return stopped(full.err)
+	}
+	select {
+	case <-full.reached:
+		// The command ended with output beyond the limit still in the channel's window.
+		return remote.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitStatus: -1}, c.hostError(cmd.Label(), full.err)
+	default:
 	}
 	res := remote.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var exit *ssh.ExitError
@@ -390,9 +409,52 @@ func (c *Client) stop(pid int) {
 // can be found and stopped if it is cancelled.
 const pidMarker = "kforge-pid:"
 
-// stderrWriter keeps a command's stderr, taking out the pid marker line.
+// overflow is where the first writer of a command's output to reach its limit says so.
+type overflow struct {
+	once    sync.Once
+	reached chan struct{} // closed once err is set
+	err     *remote.OutputLimitError
+}
+
+// errOutputLimit fails the copy from the channel into a full writer, so that it reads no more.
+var errOutputLimit = errors.New("output limit reached")
+
+// limit takes the part of p that fits when n bytes are kept of at most limit, and signals once p does not fit.
+func (o *overflow) limit(p []byte, n, limit int, stream string) ([]byte, error) {
+	if room := limit - n; len(p) > room {
+		o.once.Do(func() {
+			o.err = &remote.OutputLimitError{Stream: stream, Limit: limit}
+			close(o.reached)
+		})
+		return p[:max(room, 0)], errOutputLimit
+	}
+	return p, nil
+}
+
+// cappedBuffer keeps a command's stdout up to its limit.
+type cappedBuffer struct {
+	stream string
+	limit  int
+	full   *overflow
+	buf    bytes.Buffer
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	p, err := b.full.limit(p, b.buf.Len(), b.limit, b.stream)
+	n, _ := b.buf.Write(p)
+	return n, err
+}
+
+// Bytes is what was kept.
+func (b *cappedBuffer) Bytes() []byte { return b.buf.Bytes() }
+
+// stderrWriter keeps a command's stderr up to its limit, taking out the pid marker line.
 type stderrWriter struct {
+	limit int
+	full  *overflow
+
 	mu     sync.Mutex
+	kept   int // bytes written, the marker line included
 	head   []byte
 	headOK bool
 	pid    int
@@ -402,15 +464,17 @@ type stderrWriter struct {
 func (w *stderrWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	p, err := w.full.limit(p, w.kept, w.limit, "stderr")
+	w.kept += len(p)
 	n := len(p)
 	if !w.headOK {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			w.head = append(w.head, p...)
-			return n, nil
+			return n, err
 		}
 		w.head, p, w.headOK = append(w.head, p[:i]...), p[i+1:], true
-		if pid, err := strconv.Atoi(strings.TrimPrefix(string(w.head), pidMarker)); err == nil && bytes.HasPrefix(w.head, []byte(pidMarker)) {
+		if pid, perr := strconv.Atoi(strings.TrimPrefix(string(w.head), pidMarker)); perr == nil && bytes.HasPrefix(w.head, []byte(pidMarker)) {
 			w.pid = pid
 		} else {
 			w.rest.Write(w.head)
@@ -418,7 +482,7 @@ func (w *stderrWriter) Write(p []byte) (int, error) {
 		}
 	}
 	w.rest.Write(p)
-	return n, nil
+	return n, err
 }
 
 // PID is the remote command's process id, once its marker has arrived.

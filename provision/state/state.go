@@ -11,12 +11,16 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/kforge/kforge/internal/atomicfile"
 	"github.com/kforge/kforge/internal/jsonerr"
 	"github.com/kforge/kforge/provision/plan"
+	"github.com/kforge/kforge/provision/resource"
 )
 
 // Version is the state file's format.
@@ -91,15 +95,31 @@ func Load(dir string) (*State, error) {
 // file renamed over it), so the damage came from elsewhere, and kforge leaves the file as it is.
 const damaged = "kforge leaves it as it is: restore it from a backup (moving it aside starts a new state, which forgets what kforge placed on the hosts)"
 
-// check refuses values kforge never writes.
+// check refuses values kforge never writes. The resources matter most: refresh reads what they name as root
+// and an apply removes what is no longer configured, so an entry must be one kforge could have recorded.
 func (s *State) check() error {
 	if s.Serial < 0 {
 		return fmt.Errorf("serial %d is negative", s.Serial)
 	}
 	for _, host := range slices.Sorted(maps.Keys(s.Hosts)) {
+		seen := map[string]bool{}
 		for i, m := range s.Hosts[host] {
 			if m.ID == "" || m.Kind == "" || m.Name == "" {
 				return fmt.Errorf("host %q: resource %d has no id, kind or name", host, i+1)
+			}
+			if err := checkEntry(m); err != nil {
+				return fmt.Errorf("host %q: resource %d (%s %q): %w", host, i+1, m.Kind, m.Name, err)
+			}
+			if seen[m.ID] {
+				return fmt.Errorf("host %q: resource %d (%s %q) is listed twice", host, i+1, m.Kind, m.Name)
+			}
+			seen[m.ID] = true
+		}
+	}
+	for _, host := range slices.Sorted(maps.Keys(s.Versions)) {
+		for _, p := range slices.Sorted(maps.Keys(s.Versions[host])) {
+			if err := checkPath(p); err != nil {
+				return fmt.Errorf("host %q: the version of binary %q: %w", host, p, err)
 			}
 		}
 	}
@@ -107,6 +127,75 @@ func (s *State) check() error {
 		if cidr := s.PodCIDRs[host]; !validPrefix(cidr) {
 			return fmt.Errorf("host %q: pod CIDR %q is not a CIDR", host, cidr)
 		}
+	}
+	return nil
+}
+
+// Names as kforge gives them to each kind of resource.
+var (
+	// systemd's unit names: a name of its characters and a unit type's suffix (kforge makes services and a timer).
+	unitName = regexp.MustCompile(`^[A-Za-z0-9:_][A-Za-z0-9:_.@-]*\.(service|socket|target|timer|path|mount|automount|swap|slice|scope|device)$`)
+	// A kernel module as modprobe names it.
+	moduleName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// sysctl's parts between dots.
+	sysctlPart = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	// A system account as useradd accepts it by default, without the trailing '$' of machine accounts.
+	userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+)
+
+// checkEntry refuses a resource kforge would not have recorded: an id that is not its kind and name, a kind
+// that is not a resource's, or a name that kind never has.
+func checkEntry(m plan.Managed) error {
+	if want := resource.ID(resource.Kind(m.Kind), m.Name); m.ID != want {
+		return fmt.Errorf("its id %q is not %q", m.ID, want)
+	}
+	switch resource.Kind(m.Kind) {
+	case resource.File, resource.Directory, resource.Binary, resource.Symlink:
+		return checkPath(m.Name)
+	case resource.Sysctl:
+		for _, part := range strings.Split(m.Name, ".") {
+			if part == "" {
+				return errors.New(`a sysctl name has no empty part (no "..", no dot at either end)`)
+			}
+			if !sysctlPart.MatchString(part) {
+				return fmt.Errorf("a sysctl name is parts of a-z, 0-9, '_' and '-' between dots, not %q", part)
+			}
+		}
+	case resource.Module:
+		if !moduleName.MatchString(m.Name) {
+			return errors.New("a kernel module's name is A-Z, a-z, 0-9, '_' and '-'")
+		}
+	case resource.Unit:
+		if len(m.Name) > 255 || !unitName.MatchString(m.Name) {
+			return errors.New("not a systemd unit name (A-Z, a-z, 0-9, ':', '_', '.', '@' and '-', ending in a unit type such as .service or .timer)")
+		}
+	case resource.User:
+		if !userName.MatchString(m.Name) {
+			return errors.New("a system user's name is a-z, 0-9, '_' and '-', starting with a letter or '_', at most 32 long")
+		}
+		if m.Name == "root" {
+			return errors.New("root is never a user kforge made (and an apply removes the users it made that are no longer configured)")
+		}
+	default:
+		return fmt.Errorf("kind %q is not one kforge manages", m.Kind)
+	}
+	return nil
+}
+
+// checkPath accepts a path as kforge names what it places: absolute and clean, not the root, and without
+// control characters or the backslashes and tabs refresh cannot carry.
+func checkPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return errors.New("the path is not absolute")
+	case p == "/":
+		return errors.New("the path is the root directory")
+	case path.Clean(p) != p:
+		return fmt.Errorf("the path is not clean (cleaned, it is %q)", path.Clean(p))
+	case strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("the path holds a control character (a NUL, a newline, a tab, …)")
+	case strings.ContainsRune(p, '\\'):
+		return errors.New("the path holds a backslash")
 	}
 	return nil
 }
