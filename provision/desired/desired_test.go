@@ -483,11 +483,7 @@ func TestEtcdSnapshotSchedule(t *testing.T) {
 // /readyz fails (a balancer that checks it stops sending requests first); with one, it stops at once; a value in
 // extra_args replaces kforge's.
 func TestAPIServerShutdownDelay(t *testing.T) {
-	var files []string
-	for _, bin := range []string{"kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-		files = append(files, fmt.Sprintf(`{"path": "bin/%s", "sha256": "%064x", "size": 1}`, bin, len(bin)))
-	}
-	set := loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
+	set := controlPlaneSet(t)
 	unit := func(c *config.Cluster) string {
 		t.Helper()
 		out := map[string][]resource.Resource{}
@@ -599,11 +595,7 @@ func TestSigningPairThroughARotation(t *testing.T) {
 // TestControlPlaneRestarts: a file restarts the control-plane components that read it, and no other (a new
 // signing pair restarts the controller-manager, not the API server; etcd's own certificates restart neither).
 func TestControlPlaneRestarts(t *testing.T) {
-	var files []string
-	for _, bin := range []string{"kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-		files = append(files, fmt.Sprintf(`{"path": "bin/%s", "sha256": "%064x", "size": 1}`, bin, len(bin)))
-	}
-	set := loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
+	set := controlPlaneSet(t)
 	c := haCluster(t)
 	inputs := []string{PKIDir + "/ca.crt", ClusterSigningCert, ClusterSigningKey, PKIDir + "/apiserver.key", EtcdPKIDir + "/server.crt",
 		EtcdPKIDir + "/ca.crt", "/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/scheduler.conf", AuditPolicyFile,
@@ -649,11 +641,7 @@ func TestFlagsReachTheComponentAsWritten(t *testing.T) {
 // TestSecuritySettings: the security block reaches the API server's flags and files, the other components'
 // profiling and the kubelet; by default the hardened set, each relaxation as configured.
 func TestSecuritySettings(t *testing.T) {
-	var files []string
-	for _, bin := range []string{"kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-		files = append(files, fmt.Sprintf(`{"path": "bin/%s", "sha256": "%064x", "size": 1}`, bin, len(bin)))
-	}
-	set := loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
+	set := controlPlaneSet(t)
 	build := func(c *config.Cluster) map[string]string {
 		t.Helper()
 		out := map[string][]resource.Resource{}
@@ -696,4 +684,13 @@ func TestSecuritySettings(t *testing.T) {
 	if !strings.Contains(relaxed[AdmissionConfigFile], `enforce: "privileged"`) {
 		t.Errorf("admission config:\n%s", relaxed[AdmissionConfigFile])
 	}
+}
+
+// controlPlaneSet is an artifact set with the control plane's binaries (fake digests): enough for controlPlane.
+func controlPlaneSet(t *testing.T) *artifacts.Set {
+	var files []string
+	for _, bin := range []string{"kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		files = append(files, fmt.Sprintf(`{"path": "bin/%s", "sha256": "%064x", "size": 1}`, bin, len(bin)))
+	}
+	return loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
 }
