@@ -19,6 +19,19 @@ import (
 // warning is one line), DEL, C1, the bidi controls, and bytes that are not UTF-8.
 func printable(s string) string { return escapeControls(s, false) }
 
+// Printable is printable, for views that show a plan's strings outside Text: one line, every control escaped.
+func Printable(s string) string { return printable(s) }
+
+// PrintableLines is s for a terminal with its lines kept: each line escaped as a diff line is. For text that
+// comes from hosts or plan files and is shown outside a plan (apply's progress lines, their errors).
+func PrintableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = printableDiffLine(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // printableDiffLine is printable for one line of file content, which Text has already split at newlines: a tab
 // there is content (and only moves the cursor forward, over nothing written yet), so it is kept.
 func printableDiffLine(s string) string { return escapeControls(s, true) }

@@ -52,15 +52,24 @@ func (v *PlanHuman) Plan(p *plan.Plan) error {
 
 func (v *PlanHuman) Event(e apply.Event) {
 	if v.Term.Live {
-		v.live(e)
+		v.live(printableEvent(e))
 		return
 	}
+	e = printableEvent(e)
 	switch e.Status {
 	case "start":
 		fmt.Fprintf(v.Out, "%s  %-12s %s %s %s …\n", e.Time.Format("15:04:05"), e.Host, e.Action, e.Kind, e.Name)
 	case "failed":
 		fmt.Fprintf(v.Out, "%s  %-12s %s %s %s FAILED: %s\n", e.Time.Format("15:04:05"), e.Host, e.Action, e.Kind, e.Name, e.Error)
 	}
+}
+
+// printableEvent escapes what an event carries from a plan file or a host (names, a remote command's stderr in
+// its error), so that only this view's own output acts on the terminal.
+func printableEvent(e apply.Event) apply.Event {
+	e.Host, e.Action, e.Kind, e.Name = plan.Printable(e.Host), plan.Printable(e.Action), plan.Printable(e.Kind), plan.Printable(e.Name)
+	e.Error = plan.PrintableLines(e.Error)
+	return e
 }
 
 // live redraws the board: one line per host, the current step and its elapsed time.
@@ -124,7 +133,9 @@ func (v *PlanHuman) AddonAvailable(addon string, replicas int, took time.Duratio
 	return err
 }
 
-func (v *PlanHuman) Warn(host, msg string) { fmt.Fprintf(v.Err, "Warning: host %s: %s\n", host, msg) }
+func (v *PlanHuman) Warn(host, msg string) {
+	fmt.Fprintf(v.Err, "Warning: host %s: %s\n", plan.Printable(host), plan.PrintableLines(msg))
+}
 
 func (v *PlanHuman) Note(msg string) { fmt.Fprintln(v.Out, msg) }
 

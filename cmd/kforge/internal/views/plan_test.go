@@ -31,3 +31,27 @@ func TestLiveProgressRedrawsOneLinePerHost(t *testing.T) {
 		t.Errorf("plain: %q", out.String())
 	}
 }
+
+// TestEventsShowNoRawControls: a name from a crafted plan and a host's stderr reach the terminal escaped, the
+// error's lines kept; the view's own colours and redraws are the only controls it prints.
+func TestEventsShowNoRawControls(t *testing.T) {
+	var out, errOut bytes.Buffer
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	v := &PlanHuman{Out: &out, Err: &errOut}
+	v.Event(apply.Event{Time: t0, Host: "cp-1", Action: "delete", Kind: "file", Name: "/etc/x\r\x1b[2K", Status: "failed",
+		Error: "line one\n\x1b[31mred\x1b[0m"})
+	v.Warn("cp-1", "drift\x1b]0;title\x07")
+	want := "12:00:00  cp-1         delete file /etc/x\\r\\x1b[2K FAILED: line one\n\\x1b[31mred\\x1b[0m\n"
+	if out.String() != want {
+		t.Errorf("event:\n%q\nwant\n%q", out.String(), want)
+	}
+	if got := errOut.String(); got != "Warning: host cp-1: drift\\x1b]0;title\\a\n" {
+		t.Errorf("warning: %q", got)
+	}
+	out.Reset()
+	live := &PlanHuman{Out: &out, Term: Terminal{Live: true}}
+	live.Event(apply.Event{Time: t0, Host: "cp-1", Action: "create", Kind: "file", Name: "/a\x1b[2J", Status: "start"})
+	if strings.Contains(out.String(), "\x1b[2J") || !strings.Contains(out.String(), `/a\x1b[2J`) {
+		t.Errorf("live board: %q", out.String())
+	}
+}
