@@ -92,9 +92,6 @@ func controlPlane(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]net
 				return err
 			}
 			bin.Restarts = []string{unitID}
-			hasPrefix := func(name string, prefixes []string) bool {
-				return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
-			}
 			for i, r := range out[h.Name] {
 				if r.Kind == resource.File && hasPrefix(r.Name, comp.inputs) && !hasPrefix(r.Name, comp.except) {
 					out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, unitID)
@@ -167,6 +164,11 @@ func apiObjects(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip
 	}
 	return append(out, scriptFile, unitFile, resource.Resource{Kind: resource.Unit, Name: "kforge-objects.service", Enabled: true, Active: true,
 		Health: kubectlAdmin + "get clusterrolebinding kforge:apiserver-kubelet-api"}), nil
+}
+
+// hasPrefix reports whether name starts with one of prefixes.
+func hasPrefix(name string, prefixes []string) bool {
+	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
 }
 
 // unitEscape keeps systemd from reading '%' as a specifier and '$' as a variable in an ExecStart line: a value
