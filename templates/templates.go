@@ -10,18 +10,8 @@ import (
 	"text/template"
 )
 
-//go:embed files/*.tmpl files/static/*
+//go:embed files/*.tmpl
 var files embed.FS
-
-// Static returns a file that is written as it is: a template for another program (containerd's CNI config
-// template, which containerd fills with the node's pod CIDR), not for kforge.
-func Static(name string) ([]byte, error) {
-	b, err := files.ReadFile("files/static/" + name)
-	if err != nil {
-		return nil, fmt.Errorf("static file %s: %w", name, err)
-	}
-	return b, nil
-}
 
 // funcs are the template functions: quoting only, so that values from the configuration stay values.
 var funcs = template.FuncMap{
@@ -43,6 +33,12 @@ func Render(name string, data any) ([]byte, error) {
 		return nil, fmt.Errorf("template %s: %w", name, err)
 	}
 	return b.Bytes(), nil
+}
+
+// CNI is what a node's pod network config (bridge, host-local addresses, portmap) needs.
+type CNI struct {
+	// PodCIDR is the node's slice of the pod CIDR, from which its pods get addresses.
+	PodCIDR string
 }
 
 // Etcd is what etcd.service needs.
@@ -74,8 +70,6 @@ type Containerd struct {
 	// RestrictOOMScoreAdj keeps containers' OOM scores at or above containerd's own, for hosts where root lacks
 	// CAP_SYS_RESOURCE (containers such as kforge's lab hosts).
 	RestrictOOMScoreAdj bool
-	// CNIConfTemplate is the file from which containerd writes each node's CNI config once the node has a pod CIDR.
-	CNIConfTemplate string
 	// RegistryConfigPath is the directory of per-registry hosts.toml files; empty when no mirror is configured.
 	RegistryConfigPath string
 }

@@ -187,6 +187,7 @@ func checkCIS(t *testing.T, l *lab.Lab, hosts int) {
 		{"/etc/kubernetes/pki/ca.crt", 0o600},          // 4.1.7-8
 		{"/var/lib/kubelet/config.yaml", 0o600},        // 4.1.9-10
 		{"/var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet.key", 0o600},
+		{"/etc/cni/net.d/*", 0o600}, // 1.1.9-10: every CNI config, not only kforge's
 	}
 	for i, h := range l.Hosts[:hosts] {
 		wants := node

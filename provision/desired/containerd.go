@@ -30,7 +30,6 @@ func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource
 	default:
 		sandbox = defaultSandboxImage
 	}
-	const cniTemplate = "/etc/containerd/cni.conflist.tmpl"
 	mirrors, err := registryHosts(c.Containerd.RegistryMirrors)
 	if err != nil {
 		return err
@@ -42,11 +41,7 @@ func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource
 	conf, err := templates.Render("containerd-config.toml", templates.Containerd{SandboxImage: sandbox,
 		// kforge refuses hosts without systemd as PID 1 (preflight), so "auto" means systemd.
 		SystemdCgroup: c.Kubelet.CgroupDriver != "cgroupfs", RestrictOOMScoreAdj: c.Containerd.RestrictOOMScoreAdj,
-		CNIConfTemplate: cniTemplate, RegistryConfigPath: configPath})
-	if err != nil {
-		return err
-	}
-	cni, err := templates.Static("cni.conflist.tmpl")
+		RegistryConfigPath: configPath})
 	if err != nil {
 		return err
 	}
@@ -80,9 +75,6 @@ func containerd(c *config.Cluster, set *artifacts.Set, out map[string][]resource
 			}
 			rs = append(rs, r)
 		}
-		cniFile := file(cniTemplate, cni, 0o600, false, "")
-		cniFile.Diffable, cniFile.Restarts = true, []string{containerdUnit}
-		rs = append(rs, cniFile)
 		confFile := file("/etc/containerd/config.toml", conf, 0o644, false, "")
 		confFile.Diffable, confFile.Restarts = true, []string{containerdUnit}
 		unitFile := file("/etc/systemd/system/containerd.service", unit, 0o644, false, "")

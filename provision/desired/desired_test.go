@@ -688,9 +688,58 @@ func TestSecuritySettings(t *testing.T) {
 
 // controlPlaneSet is an artifact set with the control plane's binaries (fake digests): enough for controlPlane.
 func controlPlaneSet(t *testing.T) *artifacts.Set {
+	return setOf(t, "bin/kubectl", "bin/kube-apiserver", "bin/kube-controller-manager", "bin/kube-scheduler")
+}
+
+// setOf is a set of Kubernetes v1.37.2 holding the given files (made-up sums: nothing reads them).
+func setOf(t *testing.T, paths ...string) *artifacts.Set {
 	var files []string
-	for _, bin := range []string{"kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-		files = append(files, fmt.Sprintf(`{"path": "bin/%s", "sha256": "%064x", "size": 1}`, bin, len(bin)))
+	for _, p := range paths {
+		files = append(files, fmt.Sprintf(`{"path": %q, "sha256": "%064x", "size": 1}`, p, len(p)))
 	}
 	return loadSet(t, `{"kubernetes": "v1.37.2", "files": [`+strings.Join(files, ",")+`]}`)
+}
+
+// TestPodNetworkConfig: every node gets a CNI config of its own pod CIDR, 0600 (CIS 1.1.9), under the name
+// containerd used to write from a template; containerd is given no template any more.
+func TestPodNetworkConfig(t *testing.T) {
+	c := haCluster(t)
+	cidrs, err := AssignPodCIDRs(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := setOf(t, "bin/containerd", "bin/containerd-shim-runc-v2", "bin/ctr", "bin/runc", "cni/bridge", "cni/host-local",
+		"cni/loopback", "cni/portmap", "bin/kubelet", "bin/kube-proxy")
+	out := map[string][]resource.Resource{}
+	if err := containerd(c, set, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := node(c, set, cidrs, out); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for host, rs := range out {
+		for _, r := range rs {
+			switch r.Name {
+			case cniConfig:
+				want := `"ranges": [[{"subnet": "` + cidrs[host].String() + `"}]]`
+				if r.Mode != 0o600 || !strings.Contains(string(r.Content), want) || strings.Contains(string(r.Content), "{{") {
+					t.Errorf("%s: mode %v, content\n%s\nwant %s", host, r.Mode, r.Content, want)
+				}
+				seen[host] = true
+			case "/etc/containerd/config.toml":
+				if strings.Contains(string(r.Content), "conf_template") {
+					t.Errorf("%s: containerd still writes the CNI config from a template:\n%s", host, r.Content)
+				}
+			}
+		}
+	}
+	for _, h := range c.Hosts {
+		if h.RunsKubelet() != seen[h.Name] {
+			t.Errorf("%s (node: %v) has a CNI config: %v", h.Name, h.RunsKubelet(), seen[h.Name])
+		}
+	}
+	if _, err := podNetwork(c.Hosts[0], nil); err == nil || !strings.Contains(err.Error(), c.Hosts[0].Name) {
+		t.Errorf("a node without a pod CIDR: %v", err)
+	}
 }

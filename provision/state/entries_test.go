@@ -123,7 +123,11 @@ func TestLoadAcceptsWhatKforgeRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hosts, err := desired.Build(desired.Input{Cluster: c, Store: store, PKIChanges: changes, Artifacts: artifactSet(t)})
+	cidrs, err := desired.AssignPodCIDRs(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := desired.Build(desired.Input{Cluster: c, Store: store, PKIChanges: changes, Artifacts: artifactSet(t), PodCIDRs: cidrs})
 	if err != nil {
 		t.Fatal(err)
 	}
