@@ -268,12 +268,6 @@ func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*pla
 	return p, nil
 }
 
-// dataDirs are what destroy --purge-data deletes, where they exist.
-var dataDirs = []string{"/var/lib/etcd", "/var/lib/containerd", "/var/lib/kubelet", "/var/lib/cni"}
-
-// podBridge is the bridge the CNI config kforge writes has the bridge plugin make (templates/files/static).
-const podBridge = "cni0"
-
 // purge adds the deletion of the data directories that exist on each host to a destroy plan, so that the plan
 // shows them before anything happens.
 func (p *planned) purge(ctx context.Context) {
@@ -282,8 +276,8 @@ func (p *planned) purge(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		link := "/sys/class/net/" + podBridge
-		infos, err := r.Stat(ctx, append(slices.Clone(dataDirs), link))
+		link := "/sys/class/net/" + apply.PodBridge
+		infos, err := r.Stat(ctx, append(slices.Clone(apply.DataDirs), link))
 		if err != nil {
 			continue // the plan goes on without them; the host's error shows in its other steps
 		}
@@ -291,8 +285,8 @@ func (p *planned) purge(ctx context.Context) {
 			switch {
 			case !fi.Exists:
 			case fi.Path == link:
-				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.LinkKind) + ":" + podBridge,
-					Kind: string(apply.LinkKind), Name: podBridge, Action: plan.Delete, Reasons: []string{"--purge-data: the pods' bridge"}})
+				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.LinkKind) + ":" + apply.PodBridge,
+					Kind: string(apply.LinkKind), Name: apply.PodBridge, Action: plan.Delete, Reasons: []string{"--purge-data: the pods' bridge"}})
 			default:
 				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.DataKind) + ":" + fi.Path,
 					Kind: string(apply.DataKind), Name: fi.Path, Action: plan.Delete, Reasons: []string{"--purge-data: everything in it is deleted"}})

@@ -75,6 +75,32 @@ const DataKind resource.Kind = "data"
 // made and nothing else removes (a cluster made on the host later would find it with another address).
 const LinkKind resource.Kind = "link"
 
+// DataDirs are what destroy --purge-data deletes, where they exist, and the only data a plan may delete.
+var DataDirs = []string{"/var/lib/etcd", "/var/lib/containerd", "/var/lib/kubelet", "/var/lib/cni"}
+
+// PodBridge is the bridge that the CNI config kforge writes has the bridge plugin make (templates/files/cni.conflist.tmpl).
+const PodBridge = "cni0"
+
+// Removable refuses a plan's deletion of something kforge never makes: the state and saved plans are checked as
+// they load, and this keeps a crafted or damaged one (or a bug) from having an apply remove a host's own files,
+// units, users or data.
+func Removable(c plan.Change) error {
+	if c.Action != plan.Delete {
+		return nil
+	}
+	switch resource.Kind(c.Kind) {
+	case DataKind:
+		if !slices.Contains(DataDirs, c.Name) {
+			return fmt.Errorf("%s is not a data directory of kforge's (%s)", c.Name, strings.Join(DataDirs, ", "))
+		}
+	case LinkKind:
+		if c.Name != PodBridge {
+			return fmt.Errorf("%s is not a link kforge deletes (only the pods' bridge, %s)", c.Name, PodBridge)
+		}
+	}
+	return resource.Owned(resource.Kind(c.Kind), c.Name)
+}
+
 // Phase is a group of hosts applied together. Rolling phases restart one host at a time (a control plane or an
 // etcd cluster keeps serving meanwhile); a rolling phase with nothing to restart still runs in parallel.
 type Phase struct {
@@ -87,8 +113,17 @@ type Phase struct {
 // (each is atomic) and no new one starts.
 func (e *Engine) Apply(ctx context.Context, p *plan.Plan, desired map[string][]resource.Resource) error {
 	byHost := map[string]plan.HostPlan{}
+	var refused []error
 	for _, h := range p.Hosts {
 		byHost[h.Host] = h
+		for _, c := range h.Changes {
+			if err := Removable(c); err != nil {
+				refused = append(refused, fmt.Errorf("host %s: the plan removes %s %s: %w", h.Host, c.Kind, c.Name, err))
+			}
+		}
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("nothing applied: %w", errors.Join(refused...))
 	}
 	var errs []error
 	for _, st := range e.Stages(p) {

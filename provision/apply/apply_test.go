@@ -32,19 +32,19 @@ const unit = "unit:kforge-test.service"
 // wanted is a small service with a config, a secret, a symlink and a sysctl: what Kubernetes components are,
 // without waiting for them.
 func wanted(greeting string, withExtras bool) []resource.Resource {
-	conf := file("/etc/kforge-test/app.conf", "greeting="+greeting+"\nport=8080\n", 0o644)
+	conf := file("/etc/kforge/test/app.conf", "greeting="+greeting+"\nport=8080\n", 0o644)
 	conf.Diffable, conf.Restarts = true, []string{unit}
 	unitFile := file("/etc/systemd/system/kforge-test.service",
 		"[Unit]\nDescription=kforge test service\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n", 0o644)
 	unitFile.Diffable, unitFile.Restarts = true, []string{unit}
 	rs := []resource.Resource{
-		{Kind: resource.Directory, Name: "/etc/kforge-test", Mode: 0o755},
+		{Kind: resource.Directory, Name: "/etc/kforge/test", Mode: 0o755},
 		conf,
 	}
 	if withExtras {
-		key := file("/etc/kforge-test/secret.key", "not really a key\n", 0o600)
+		key := file("/etc/kforge/test/secret.key", "not really a key\n", 0o600)
 		key.Secret = true
-		rs = append(rs, key, resource.Resource{Kind: resource.Symlink, Name: "/etc/kforge-test/current", Target: "app.conf"})
+		rs = append(rs, key, resource.Resource{Kind: resource.Symlink, Name: "/etc/kforge/test/current", Target: "app.conf"})
 	}
 	return append(rs, unitFile,
 		resource.Resource{Kind: resource.Sysctl, Name: "net.ipv4.ip_forward", Value: "1"},
@@ -72,7 +72,7 @@ func newHarness(t *testing.T) *harness {
 		h.runners[lh.Name], h.clients[lh.Name] = c, c
 		h.hosts = append(h.hosts, lh.Name)
 		// Start from a host without the test service.
-		c.Run(context.Background(), remote.Command{Script: "systemctl disable --now kforge-test.service 2>/dev/null; rm -rf /etc/kforge-test /etc/systemd/system/kforge-test.service; systemctl daemon-reload"})
+		c.Run(context.Background(), remote.Command{Script: "systemctl disable --now kforge-test.service 2>/dev/null; rm -rf /etc/kforge/test /etc/systemd/system/kforge-test.service; systemctl daemon-reload"})
 	}
 	st, err := state.Load(h.stateDir)
 	if err != nil {
@@ -127,7 +127,7 @@ func TestApplyThenNoChanges(t *testing.T) {
 		t.Fatalf("first plan: %+v\n%s", s, plan.Text(first, false))
 	}
 	h.apply(first, desired)
-	if got := h.run(h.hosts[0], "systemctl is-active kforge-test.service; cat /etc/kforge-test/current; stat -c %a /etc/kforge-test/secret.key; cat /proc/sys/net/ipv4/ip_forward"); got != "active\ngreeting=hello\nport=8080\n600\n1" {
+	if got := h.run(h.hosts[0], "systemctl is-active kforge-test.service; cat /etc/kforge/test/current; stat -c %a /etc/kforge/test/secret.key; cat /proc/sys/net/ipv4/ip_forward"); got != "active\ngreeting=hello\nport=8080\n600\n1" {
 		t.Errorf("host after apply:\n%s", got)
 	}
 
@@ -147,7 +147,7 @@ func TestApplyThenNoChanges(t *testing.T) {
 
 	// Drift on the first host: an edited config (restarts the service) and nothing else.
 	pid := h.run(h.hosts[0], "systemctl show -p MainPID --value kforge-test.service")
-	h.run(h.hosts[0], "sed -i 's/hello/HACKED/' /etc/kforge-test/app.conf")
+	h.run(h.hosts[0], "sed -i 's/hello/HACKED/' /etc/kforge/test/app.conf")
 	drift := h.plan(desired)
 	text := plan.Text(drift, false)
 	if s := drift.Summary(); s != (plan.Summary{Change: 1, Restart: 1}) || !strings.Contains(text, "-greeting=HACKED") || !strings.Contains(text, "+greeting=hello") {
@@ -173,7 +173,7 @@ func TestApplyThenNoChanges(t *testing.T) {
 		t.Fatalf("removal %+v:\n%s", s, plan.Text(removal, false))
 	}
 	h.apply(removal, smaller)
-	if got := h.run(h.hosts[0], "ls /etc/kforge-test"); got != "app.conf" {
+	if got := h.run(h.hosts[0], "ls /etc/kforge/test"); got != "app.conf" {
 		t.Errorf("left on the host: %s", got)
 	}
 	for _, host := range h.hosts {

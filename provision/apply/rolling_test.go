@@ -60,9 +60,9 @@ func restartPlan(hosts []string) (*plan.Plan, map[string][]resource.Resource) {
 	want := map[string][]resource.Resource{}
 	for _, h := range hosts {
 		p.Hosts = append(p.Hosts, plan.HostPlan{Host: h, Changes: []plan.Change{
-			{ID: "unit:api.service", Kind: "unit", Name: "api.service", Action: plan.Restart, Reasons: []string{"/etc/api.conf changed"}},
+			{ID: "unit:kube-apiserver.service", Kind: "unit", Name: "kube-apiserver.service", Action: plan.Restart, Reasons: []string{"/etc/kubernetes/api.conf changed"}},
 		}})
-		want[h] = []resource.Resource{{Kind: resource.Unit, Name: "api.service", Enabled: true, Active: true, Health: "check-health"}}
+		want[h] = []resource.Resource{{Kind: resource.Unit, Name: "kube-apiserver.service", Enabled: true, Active: true, Health: "check-health"}}
 	}
 	return p, want
 }
@@ -109,7 +109,7 @@ func TestUnhealthyUnitFailsWithTheHost(t *testing.T) {
 	e.Runners["cp-1"] = f2
 	err := e.Apply(context.Background(), p, want)
 	hes := remote.HostErrors(err)
-	if len(hes) != 1 || hes[0].Host != "cp-1" || !strings.Contains(err.Error(), "api.service is not healthy") {
+	if len(hes) != 1 || hes[0].Host != "cp-1" || !strings.Contains(err.Error(), "kube-apiserver.service is not healthy") {
 		t.Errorf("error = %v", err)
 	}
 }
@@ -157,5 +157,48 @@ func TestStages(t *testing.T) {
 	e.Drainer = nil // nothing drains without a drainer: a destroy, or no control plane to drain through
 	if got := e.Stages(p)[2]; got.Drain != nil || got.AtATime != 3 {
 		t.Errorf("without a drainer: %+v", got)
+	}
+}
+
+// TestApplyRemovesOnlyWhatKforgeMakes: a plan (a crafted saved plan, say) that would remove a host's own file,
+// unit, user or data is refused whole: no command runs on any host, and the error names each refused change.
+func TestApplyRemovesOnlyWhatKforgeMakes(t *testing.T) {
+	var inFlight, peak atomic.Int32
+	cp, worker := &fakeHost{name: "cp-1", inFlight: &inFlight, peak: &peak}, &fakeHost{name: "worker-1", inFlight: &inFlight, peak: &peak}
+	dir := t.TempDir()
+	st, err := state.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{Runners: map[string]remote.Runner{"cp-1": cp, "worker-1": worker}, State: st, StateDir: dir}
+	del := func(kind, name string) plan.Change {
+		return plan.Change{ID: kind + ":" + name, Kind: kind, Name: name, Action: plan.Delete}
+	}
+	p := &plan.Plan{Hosts: []plan.HostPlan{
+		{Host: "cp-1", Changes: []plan.Change{del("file", "/etc/kubernetes/old.conf"), del("file", "/etc/passwd"), del("unit", "ssh.service")}},
+		{Host: "worker-1", Changes: []plan.Change{del("user", "admin"), del(string(DataKind), "/home"), del(string(LinkKind), "eth0"),
+			del("binary", "/usr/local/bin/kubelet")}},
+	}}
+	err = e.Apply(context.Background(), p, nil)
+	if err == nil {
+		t.Fatal("a plan removing the host's own files was applied")
+	}
+	for _, want := range []string{"nothing applied", "host cp-1: the plan removes file /etc/passwd", "host cp-1: the plan removes unit ssh.service",
+		"host worker-1: the plan removes user admin", "host worker-1: the plan removes data /home", "host worker-1: the plan removes link eth0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "old.conf") || strings.Contains(err.Error(), "/usr/local/bin/kubelet") {
+		t.Errorf("kforge's own files are refused too:\n%v", err)
+	}
+	if len(cp.commands)+len(worker.commands) != 0 {
+		t.Errorf("commands ran: %q %q", cp.commands, worker.commands)
+	}
+	for _, c := range []plan.Change{del(string(DataKind), "/var/lib/etcd"), del(string(LinkKind), PodBridge), del("unit", "kforge-etcd-snapshot.timer"),
+		del("file", "/etc/systemd/system/kube-apiserver.service"), del("directory", "/srv/backups"), {Kind: "file", Name: "/etc/passwd", Action: plan.Update}} {
+		if err := Removable(c); err != nil {
+			t.Errorf("%s %s %s: %v", c.Action, c.Kind, c.Name, err)
+		}
 	}
 }

@@ -71,6 +71,17 @@ func TestLoadRefusesEntriesKforgeNeverWrites(t *testing.T) {
 		{"link", "cni0", "", `kind "link" is not one kforge manages`},
 		{"File", "/etc/a", "", `kind "File" is not one kforge manages`},
 		{"file", "/etc/kubernetes/admin.conf", "file:/etc/shadow", `its id "file:/etc/shadow" is not "file:/etc/kubernetes/admin.conf"`},
+		// Well-formed, but not kforge's to remove.
+		{"file", "/etc/passwd", "", "/etc/passwd is not a file kforge places"},
+		{"file", "/etc/kubernetes-old/admin.conf", "", "is not a file kforge places"},
+		{"binary", "/usr/local/bin/helm", "", "/usr/local/bin/helm is not a file kforge places"},
+		{"file", "/etc/systemd/system/ssh.service", "", "is not a file kforge places"},
+		{"file", "/etc/sysctl.d/99-tuning.conf", "", "is not a file kforge places"},
+		{"symlink", "/etc/systemd/system/multi-user.target.wants/ssh.service", "", "is not a file kforge places"},
+		{"unit", "ssh.service", "", "ssh.service is not a unit kforge makes"},
+		{"unit", "getty@tty1.service", "", "is not a unit kforge makes"},
+		{"unit", "kubelet-evil.service", "", "is not a unit kforge makes"},
+		{"user", "admin", "", "admin is not a user kforge makes"},
 	} {
 		id := tc.id
 		if id == "" {
@@ -109,7 +120,8 @@ func TestLoadRefusesEntriesKforgeNeverWrites(t *testing.T) {
 }
 
 // TestLoadAcceptsWhatKforgeRecords: every resource kforge places on the hosts of the HA example (and the
-// binaries an artifact set adds), and names of each kind as kforge would give them, load back.
+// binaries an artifact set adds, snapshots and mirrors), and names of each kind as kforge would give them, load
+// back: each is in a place resource.Owned lets kforge remove.
 func TestLoadAcceptsWhatKforgeRecords(t *testing.T) {
 	c, diags := config.NewLoader().Load(config.Options{Path: "../../examples/ha"})
 	if diags.HasErrors() {
@@ -123,6 +135,9 @@ func TestLoadAcceptsWhatKforgeRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What the example leaves out: scheduled snapshots (to a directory of the user's) and registry mirrors.
+	c.Etcd.Snapshots = &config.EtcdSnapshots{Schedule: "daily", Keep: 3, Dir: "/srv/etcd-backups"}
+	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror.example"}, "_default": {"https://mirror.example"}}
 	cidrs, err := desired.AssignPodCIDRs(c, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -149,12 +164,12 @@ func TestLoadAcceptsWhatKforgeRecords(t *testing.T) {
 	for _, r := range []resource.Resource{
 		{Kind: resource.Symlink, Name: "/etc/kubernetes/kforge/current"},
 		{Kind: resource.Unit, Name: "kforge-etcd-snapshot.timer"},
-		{Kind: resource.Unit, Name: "getty@tty1.service"},
+		{Kind: resource.Unit, Name: "kforge-snapshot@daily.service"},
 		{Kind: resource.Sysctl, Name: "net.bridge.bridge-nf-call-iptables"},
 		{Kind: resource.Module, Name: "br_netfilter"},
 		{Kind: resource.Module, Name: "nf-conntrack"},
 		{Kind: resource.User, Name: "etcd"},
-		{Kind: resource.User, Name: "_kforge-1"},
+		{Kind: resource.User, Name: "kforge-1"},
 	} {
 		s.Record("extra", plan.Managed{ID: r.ID(), Kind: string(r.Kind), Name: r.Name})
 	}

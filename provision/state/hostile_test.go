@@ -122,7 +122,7 @@ func TestSaveReplacesWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.Stat(path)
-	s.Record("cp-1", plan.Managed{ID: "file:/a", Kind: "file", Name: "/a"})
+	s.Record("cp-1", plan.Managed{ID: "file:/etc/kubernetes/a", Kind: "file", Name: "/etc/kubernetes/a"})
 	if err := s.Save(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestSaveReplacesWhole(t *testing.T) {
 	}
 	defer os.Chmod(dir, 0o700)
 	if os.Geteuid() != 0 { // root writes anyway
-		s.Record("cp-1", plan.Managed{ID: "file:/b", Kind: "file", Name: "/b"})
+		s.Record("cp-1", plan.Managed{ID: "file:/etc/kubernetes/b", Kind: "file", Name: "/etc/kubernetes/b"})
 		if err := s.Save(dir); err == nil {
 			t.Fatal("saved into a read-only directory")
 		}

@@ -151,7 +151,9 @@ func checkEntry(m plan.Managed) error {
 	}
 	switch resource.Kind(m.Kind) {
 	case resource.File, resource.Directory, resource.Binary, resource.Symlink:
-		return checkPath(m.Name)
+		if err := checkPath(m.Name); err != nil {
+			return err
+		}
 	case resource.Sysctl:
 		for _, part := range strings.Split(m.Name, ".") {
 			if part == "" {
@@ -179,7 +181,7 @@ func checkEntry(m plan.Managed) error {
 	default:
 		return fmt.Errorf("kind %q is not one kforge manages", m.Kind)
 	}
-	return nil
+	return resource.Owned(resource.Kind(m.Kind), m.Name)
 }
 
 // checkPath accepts a path as kforge names what it places: absolute and clean, not the root, and without

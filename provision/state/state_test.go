@@ -18,9 +18,9 @@ func TestStateRoundTripAndSerial(t *testing.T) {
 	if err != nil || s.Serial != 0 || s.Lineage != "" {
 		t.Fatalf("%+v %v", s, err)
 	}
-	s.Record("cp-1", plan.Managed{ID: "file:/a", Kind: "file", Name: "/a"})
-	s.Record("cp-1", plan.Managed{ID: "unit:x.service", Kind: "unit", Name: "x.service"})
-	s.Record("cp-1", plan.Managed{ID: "file:/a", Kind: "file", Name: "/a"})
+	s.Record("cp-1", plan.Managed{ID: "file:/etc/kubernetes/a", Kind: "file", Name: "/etc/kubernetes/a"})
+	s.Record("cp-1", plan.Managed{ID: "unit:kforge-x.service", Kind: "unit", Name: "kforge-x.service"})
+	s.Record("cp-1", plan.Managed{ID: "file:/etc/kubernetes/a", Kind: "file", Name: "/etc/kubernetes/a"})
 	if err := s.Save(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -28,8 +28,8 @@ func TestStateRoundTripAndSerial(t *testing.T) {
 	if err != nil || back.Serial != 1 || len(back.Lineage) != 32 || back.Lineage != s.Lineage || len(back.Hosts["cp-1"]) != 2 {
 		t.Fatalf("%+v %v", back, err)
 	}
-	back.Forget("cp-1", "file:/a")
-	back.Forget("cp-1", "unit:x.service")
+	back.Forget("cp-1", "file:/etc/kubernetes/a")
+	back.Forget("cp-1", "unit:kforge-x.service")
 	if _, ok := back.Hosts["cp-1"]; ok {
 		t.Error("an emptied host stays in the state")
 	}
