@@ -39,12 +39,18 @@ const lockName = "lock.json"
 
 // LockedError: another kforge holds the lock.
 type LockedError struct {
-	Path   string
+	Where  string // the lock file, or the backend that holds the lock
 	Holder LockInfo
+	Waited time.Duration // how long this run waited for it (--lock-timeout)
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("the state is locked by %s (%s); wait for it, or if that process is gone run kforge force-unlock", e.Holder, e.Path)
+	waited := ""
+	if e.Waited > 0 {
+		waited = fmt.Sprintf(" after waiting %s", e.Waited.Round(time.Second))
+	}
+	return fmt.Sprintf("the state is locked by %s (%s)%s; wait for it (--lock-timeout), or if that run is gone run kforge force-unlock",
+		e.Holder, e.Where, waited)
 }
 
 // Acquire takes the lock in dir for operation. The lock is an flock on dir/lock.json, so it ends with its
@@ -63,7 +69,7 @@ func Acquire(dir, operation string) (*Lock, error) {
 		info, _ := readInfo(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &LockedError{Path: path, Holder: info}
+			return nil, &LockedError{Where: path, Holder: info}
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

@@ -72,6 +72,11 @@ func Load(dir string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Parse(data, path)
+}
+
+// Parse reads a state document; where names it in errors (a file, or a key in a backend).
+func Parse(data []byte, path string) (*State, error) {
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("state %s cannot be read: %w; %s", path, jsonerr.Explain(data, err), damaged)
@@ -207,20 +212,47 @@ func validPrefix(s string) bool {
 	return err == nil
 }
 
-// Save writes the state atomically with the next serial.
+// Save writes the state atomically to dir with the next serial.
 func (s *State) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if s.Lineage == "" {
-		s.Lineage = newLineage()
-	}
-	s.Serial++
-	data, err := json.MarshalIndent(s, "", "  ")
+	data, err := s.Next()
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, fileName), append(data, '\n'), 0o600)
+	if err := atomicfile.Write(filepath.Join(dir, fileName), data, 0o600); err != nil {
+		return err
+	}
+	return s.Advance(data)
+}
+
+// Next is the document that saving s writes: s with the next serial (and a new lineage for a first save). s is
+// unchanged until Advance says that it was written.
+func (s *State) Next() ([]byte, error) {
+	next := *s
+	if next.Lineage == "" {
+		next.Lineage = newLineage()
+	}
+	next.Serial++
+	data, err := json.MarshalIndent(next, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// Advance gives s the lineage and serial of written, a document of Next's that was stored.
+func (s *State) Advance(written []byte) error {
+	var ref struct {
+		Lineage string `json:"lineage"`
+		Serial  int    `json:"serial"`
+	}
+	if err := json.Unmarshal(written, &ref); err != nil {
+		return err
+	}
+	s.Lineage, s.Serial = ref.Lineage, ref.Serial
+	return nil
 }
 
 // Ref is what a plan records of the state it was made against.
