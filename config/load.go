@@ -182,7 +182,7 @@ func (b *builder) decode(blocks map[string][]*hcl.Block, known []string) {
 			b.duplicate(c, clusters[0])
 		}
 	}
-	for _, t := range []string{"ssh", "artifacts"} {
+	for _, t := range []string{"ssh", "artifacts", "backend"} {
 		if bs := blocks[t]; len(bs) > 1 {
 			for _, c := range bs[1:] {
 				b.duplicate(c, bs[0])
@@ -213,6 +213,7 @@ func (b *builder) decode(blocks map[string][]*hcl.Block, known []string) {
 		artRange = bs[0].DefRange
 	}
 	b.artifacts(art, artRange)
+	b.backend(blocks["backend"])
 	b.providers(blocks["provider"], known)
 	if !b.declErrors {
 		b.diags = append(b.diags, topology(b.cluster, len(b.cluster.Providers) == 0)...)

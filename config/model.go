@@ -43,6 +43,8 @@ type Cluster struct {
 	Hosts     []Host
 	Artifacts Artifacts
 	Providers []Provider
+	// Backend is where kforge keeps the state, its lock and the PKI store.
+	Backend Backend
 
 	DeclRange hcl.Range
 }
@@ -361,3 +363,33 @@ func SortRoles(rs []Role) {
 	}
 	sort.Slice(rs, func(i, j int) bool { return rank[rs[i]] < rank[rs[j]] })
 }
+
+// Backend is where kforge keeps its state, the lock and its files (the PKI store, known hosts).
+type Backend struct {
+	Type BackendType
+	// Local: the directory; empty means .kforge beside the configuration (or --state).
+	Dir string
+	// etcd: where, and the client's TLS files (absolute paths).
+	Endpoints                 []string
+	Prefix                    string // begins and ends with "/"
+	CAFile, CertFile, KeyFile string
+	// EncryptionKeyFile holds the key (32 random bytes, base64) that encrypts the files kept in etcd; empty
+	// only when the configuration says encrypt_files = false.
+	EncryptionKeyFile string
+	// LocalPKI keeps the PKI store (and known hosts) in the local directory while state and lock are in etcd.
+	LocalPKI bool
+	// LockTTL is how long a killed holder's lock outlives it.
+	LockTTL time.Duration
+
+	DeclRange hcl.Range
+}
+
+// BackendType names a backend.
+type BackendType string
+
+const (
+	BackendLocal BackendType = "local"
+	BackendEtcd  BackendType = "etcd"
+)
+
+var backendTypes = []string{string(BackendLocal), string(BackendEtcd)}

@@ -16,6 +16,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "host", LabelNames: []string{"name"}},
 		{Type: "artifacts"},
 		{Type: "provider", LabelNames: []string{"name"}},
+		{Type: "backend", LabelNames: []string{"type"}},
 	},
 }
 
@@ -225,4 +226,28 @@ type pkiBlock struct {
 	CAValidityRange   hcl.Range `hcl:"ca_validity,attr_value_range"`
 	ValidityRange     hcl.Range `hcl:"validity,attr_value_range"`
 	RenewBeforeRange  hcl.Range `hcl:"renew_before,attr_value_range"`
+}
+
+type backendBlock struct {
+	Dir               *string  `hcl:"dir,optional"`
+	Endpoints         []string `hcl:"endpoints,optional"`
+	Prefix            *string  `hcl:"prefix,optional"`
+	CAFile            *string  `hcl:"ca_file,optional"`
+	CertFile          *string  `hcl:"cert_file,optional"`
+	KeyFile           *string  `hcl:"key_file,optional"`
+	EncryptionKeyFile *string  `hcl:"encryption_key_file,optional"`
+	EncryptFiles      *bool    `hcl:"encrypt_files,optional"`
+	PKI               *string  `hcl:"pki,optional"`
+	LockTTL           *string  `hcl:"lock_ttl,optional"`
+
+	DirRange               hcl.Range `hcl:"dir,attr_value_range"`
+	EndpointsRange         hcl.Range `hcl:"endpoints,attr_value_range"`
+	PrefixRange            hcl.Range `hcl:"prefix,attr_value_range"`
+	CAFileRange            hcl.Range `hcl:"ca_file,attr_value_range"`
+	CertFileRange          hcl.Range `hcl:"cert_file,attr_value_range"`
+	KeyFileRange           hcl.Range `hcl:"key_file,attr_value_range"`
+	EncryptionKeyFileRange hcl.Range `hcl:"encryption_key_file,attr_value_range"`
+	EncryptFilesRange      hcl.Range `hcl:"encrypt_files,attr_value_range"`
+	PKIRange               hcl.Range `hcl:"pki,attr_value_range"`
+	LockTTLRange           hcl.Range `hcl:"lock_ttl,attr_value_range"`
 }
