@@ -17,6 +17,7 @@ import (
 	"github.com/kforge/kforge/bench/hosts"
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/provision/apply"
+	"github.com/kforge/kforge/provision/backend"
 	"github.com/kforge/kforge/provision/planner"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/resource"
@@ -227,7 +228,7 @@ func pushRows(t *testing.T, set *hosts.Set, n int, p payload) []Row {
 	}
 	stateDir := t.TempDir()
 	in.State, _ = state.Load(stateDir)
-	engine := &apply.Engine{Runners: in.Runners, State: in.State, StateDir: stateDir, Parallelism: n}
+	engine := &apply.Engine{Runners: in.Runners, State: in.State, Store: &backend.Local{Dir: stateDir}, Parallelism: n}
 	push := func() (time.Duration, int) {
 		var before int64
 		for _, c := range clients {

@@ -33,9 +33,10 @@ type Event struct {
 
 // Engine applies plans.
 type Engine struct {
-	Runners  map[string]remote.Runner
-	State    *state.State
-	StateDir string
+	Runners map[string]remote.Runner
+	State   *state.State
+	// Store keeps the state, saved after every change (a backend: a local file, or etcd).
+	Store StateStore
 	// Parallelism bounds the hosts worked on at once; default 10.
 	Parallelism int
 	// Phases orders hosts: each phase finishes before the next starts. Hosts in no phase go last.
@@ -56,6 +57,14 @@ type Engine struct {
 	mu     sync.Mutex // guards State and its file
 	emitMu sync.Mutex // hosts report from their own goroutines; views see one event at a time
 }
+
+// StateStore saves the state, refusing to overwrite one that moved on since it was loaded.
+type StateStore interface {
+	SaveState(ctx context.Context, s *state.State) error
+}
+
+// saveTimeout bounds one save of the state; saves outlive an interrupt, so that what was done is recorded.
+const saveTimeout = 30 * time.Second
 
 // Drainer drains a node and uncordons it (once it is Ready again).
 type Drainer interface {
@@ -204,7 +213,7 @@ func (e *Engine) drain(ctx context.Context, r remote.Runner, host string) error 
 	}
 	e.State.Drained[host] = true
 	e.mu.Unlock()
-	if err := e.save(); err != nil {
+	if err := e.save(ctx); err != nil {
 		return err
 	}
 	return e.step(ctx, r, host, plan.Change{Action: "drain", Kind: NodeKind, Name: host}, func(ctx context.Context) error {
@@ -221,7 +230,7 @@ func (e *Engine) uncordon(ctx context.Context, r remote.Runner, host string) err
 	e.mu.Lock()
 	delete(e.State.Drained, host)
 	e.mu.Unlock()
-	return e.save()
+	return e.save(ctx)
 }
 
 func hasRestart(h plan.HostPlan) bool {
@@ -301,7 +310,7 @@ func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Res
 			return err
 		}
 		e.record(hp.Host, c, res)
-		if err := e.save(); err != nil {
+		if err := e.save(ctx); err != nil {
 			return err
 		}
 	}
@@ -315,7 +324,7 @@ func (e *Engine) host(ctx context.Context, hp plan.HostPlan, want []resource.Res
 	for _, res := range want {
 		e.record(hp.Host, plan.Change{ID: res.ID(), Kind: string(res.Kind), Name: res.Name, Action: plan.NoOp}, res)
 	}
-	if err := e.save(); err != nil {
+	if err := e.save(ctx); err != nil {
 		return err
 	}
 	if drained && e.Drainer != nil {
@@ -431,10 +440,12 @@ func (e *Engine) record(host string, c plan.Change, res resource.Resource) {
 	}
 }
 
-func (e *Engine) save() error {
+func (e *Engine) save(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.State.Save(e.StateDir)
+	return e.Store.SaveState(ctx, e.State)
 }
 
 // execute carries out one change on the host.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kforge/kforge/providers/lab/labtest"
+	"github.com/kforge/kforge/provision/backend"
 	"github.com/kforge/kforge/provision/plan"
 	"github.com/kforge/kforge/provision/planner"
 	"github.com/kforge/kforge/provision/remote"
@@ -93,7 +94,7 @@ func (h *harness) plan(desired map[string][]resource.Resource) *plan.Plan {
 
 func (h *harness) apply(p *plan.Plan, desired map[string][]resource.Resource) {
 	h.t.Helper()
-	e := &Engine{Runners: h.runners, State: h.state, StateDir: h.stateDir}
+	e := &Engine{Runners: h.runners, State: h.state, Store: &backend.Local{Dir: h.stateDir}}
 	if err := e.Apply(context.Background(), p, desired); err != nil {
 		h.t.Fatal(err)
 	}

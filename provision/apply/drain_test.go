@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kforge/kforge/provision/backend"
 	"github.com/kforge/kforge/provision/plan"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/state"
@@ -56,7 +57,7 @@ func TestDisruptiveChangesDrainOneNodeAtATime(t *testing.T) {
 	}
 	st, _ := state.Load(t.TempDir())
 	d := &fakeDrainer{}
-	e := &Engine{Runners: runners, State: st, StateDir: t.TempDir(), Parallelism: 10, HealthInterval: time.Millisecond,
+	e := &Engine{Runners: runners, State: st, Store: &backend.Local{Dir: t.TempDir()}, Parallelism: 10, HealthInterval: time.Millisecond,
 		Drainer: d, Disrupts: func(hp plan.HostPlan) bool { return hp.Host != "worker-3" }}
 	p, want := restartPlan(hosts)
 	if err := e.Apply(context.Background(), p, want); err != nil {
@@ -84,7 +85,7 @@ func TestADrainedNodeIsUncordonedByTheNextApply(t *testing.T) {
 	dir := t.TempDir()
 	st, _ := state.Load(dir)
 	d := &fakeDrainer{failUncordon: map[string]bool{"worker-1": true}}
-	e := &Engine{Runners: runners, State: st, StateDir: dir, HealthInterval: time.Millisecond,
+	e := &Engine{Runners: runners, State: st, Store: &backend.Local{Dir: dir}, HealthInterval: time.Millisecond,
 		Drainer: d, Disrupts: func(plan.HostPlan) bool { return true }}
 	p, want := restartPlan([]string{"worker-1"})
 	if err := e.Apply(context.Background(), p, want); err == nil || !strings.Contains(err.Error(), "not Ready") {
@@ -96,7 +97,7 @@ func TestADrainedNodeIsUncordonedByTheNextApply(t *testing.T) {
 	}
 	// The next run: nothing else to change on the host, only the uncordon (as the planner adds it).
 	d.failUncordon = nil
-	e2 := &Engine{Runners: runners, State: saved, StateDir: dir, Drainer: d, Disrupts: func(plan.HostPlan) bool { return false }}
+	e2 := &Engine{Runners: runners, State: saved, Store: &backend.Local{Dir: dir}, Drainer: d, Disrupts: func(plan.HostPlan) bool { return false }}
 	p2 := &plan.Plan{Hosts: []plan.HostPlan{{Host: "worker-1", Changes: []plan.Change{{ID: "node:worker-1", Kind: NodeKind, Name: "worker-1",
 		Action: plan.Update, Reasons: []string{"uncordon"}}}}}}
 	if err := e2.Apply(context.Background(), p2, want); err != nil {

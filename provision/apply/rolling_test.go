@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kforge/kforge/provision/backend"
 	"github.com/kforge/kforge/provision/plan"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/resource"
@@ -78,7 +79,7 @@ func TestRollingRestartsOneHostAtATimeAndWaitsForHealth(t *testing.T) {
 			runners[h] = fakes[h]
 		}
 		st, _ := state.Load(t.TempDir())
-		e := &Engine{Runners: runners, State: st, StateDir: t.TempDir(), Phases: []Phase{{Hosts: hosts, Rolling: rolling}},
+		e := &Engine{Runners: runners, State: st, Store: &backend.Local{Dir: t.TempDir()}, Phases: []Phase{{Hosts: hosts, Rolling: rolling}},
 			HealthInterval: 5 * time.Millisecond}
 		p, want := restartPlan(hosts)
 		if err := e.Apply(context.Background(), p, want); err != nil {
@@ -102,7 +103,7 @@ func TestUnhealthyUnitFailsWithTheHost(t *testing.T) {
 	var inFlight, peak atomic.Int32
 	f := &fakeHost{name: "cp-1", inFlight: &inFlight, peak: &peak}
 	st, _ := state.Load(t.TempDir())
-	e := &Engine{Runners: map[string]remote.Runner{"cp-1": f}, State: st, StateDir: t.TempDir(), HealthTimeout: 20 * time.Millisecond, HealthInterval: 5 * time.Millisecond}
+	e := &Engine{Runners: map[string]remote.Runner{"cp-1": f}, State: st, Store: &backend.Local{Dir: t.TempDir()}, HealthTimeout: 20 * time.Millisecond, HealthInterval: 5 * time.Millisecond}
 	p, want := restartPlan([]string{"cp-1"})
 	want["cp-1"][0].Health = "false-forever"
 	f2 := &neverHealthy{fakeHost: f}
@@ -170,7 +171,7 @@ func TestApplyRemovesOnlyWhatKforgeMakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{Runners: map[string]remote.Runner{"cp-1": cp, "worker-1": worker}, State: st, StateDir: dir}
+	e := &Engine{Runners: map[string]remote.Runner{"cp-1": cp, "worker-1": worker}, State: st, Store: &backend.Local{Dir: dir}}
 	del := func(kind, name string) plan.Change {
 		return plan.Change{ID: kind + ":" + name, Kind: kind, Name: name, Action: plan.Delete}
 	}

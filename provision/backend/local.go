@@ -77,3 +77,16 @@ func (l *Local) Sync(context.Context) error { return nil }
 
 // Close implements Backend.
 func (l *Local) Close() error { return nil }
+
+// LocalFiles keeps the files in dir while b keeps the state and the lock (an etcd backend with pki = "local":
+// the CA keys never leave this machine).
+func LocalFiles(b Backend, dir string) Backend { return localFiles{Backend: b, dir: dir} }
+
+type localFiles struct {
+	Backend
+	dir string
+}
+
+func (l localFiles) Name() string                          { return l.Backend.Name() + " (PKI in " + l.dir + ")" }
+func (l localFiles) Files(context.Context) (string, error) { return l.dir, nil }
+func (l localFiles) Sync(context.Context) error            { return nil }

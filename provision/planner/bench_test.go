@@ -14,6 +14,7 @@ import (
 
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/provision/apply"
+	"github.com/kforge/kforge/provision/backend"
 	"github.com/kforge/kforge/provision/remote"
 	"github.com/kforge/kforge/provision/resource"
 	"github.com/kforge/kforge/provision/ssh"
@@ -84,7 +85,7 @@ func BenchmarkNoOpPlan(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := (&apply.Engine{Runners: in.Runners, State: in.State, StateDir: stateDir, Parallelism: 50}).Apply(context.Background(), first, in.Desired); err != nil {
+			if err := (&apply.Engine{Runners: in.Runners, State: in.State, Store: &backend.Local{Dir: stateDir}, Parallelism: 50}).Apply(context.Background(), first, in.Desired); err != nil {
 				b.Fatal(err)
 			}
 			in.Parallelism = 50
