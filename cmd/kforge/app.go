@@ -6,8 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kforge/kforge/cmd/kforge/internal/views"
 	"github.com/kforge/kforge/config"
@@ -43,6 +46,7 @@ type app struct {
 
 	ignorePreflight []string
 	allowDowngrade  bool
+	lockTimeout     time.Duration
 	purgeData       bool // destroy --purge-data
 }
 
@@ -69,9 +73,38 @@ func (a *app) root() *cobra.Command {
 	pf.StringArrayVar(&a.varFiles, "var-file", nil, "read variables from a .kfvars file (repeatable)")
 	pf.StringSliceVar(&a.ignorePreflight, "ignore-preflight", nil, "preflight check IDs whose errors are only warnings (preflight, plan, apply)")
 	pf.BoolVar(&a.allowDowngrade, "allow-downgrade", false, "plan and apply versions older than those on the hosts (refused otherwise)")
+	pf.DurationVar(&a.lockTimeout, "lock-timeout", 0, "wait this long for the state lock while another run holds it (0: fail at once)")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return a.flagsFromEnv(c) }
 	root.AddCommand(a.versionCmd(), a.validateCmd(), a.fmtCmd(), a.planCmd(), a.applyCmd(), a.showCmd(), a.destroyCmd(),
-		a.initCmd(), a.forceUnlockCmd(), a.preflightCmd(), a.certsCmd(), a.kubeconfigCmd(), a.labCmd(), a.etcdCmd())
+		a.initCmd(), a.forceUnlockCmd(), a.stateCmd(), a.preflightCmd(), a.certsCmd(), a.kubeconfigCmd(), a.labCmd(), a.etcdCmd())
 	return root
+}
+
+// flagsFromEnv gives every global option not set on the command line the value of its KFORGE_ variable
+// (--lock-timeout: KFORGE_LOCK_TIMEOUT), for pipelines that configure runs through the environment. --var and
+// --var-file have KFORGE_VAR_NAME instead.
+func (a *app) flagsFromEnv(c *cobra.Command) error {
+	var err error
+	c.Root().PersistentFlags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "var" || f.Name == "var-file" {
+			return
+		}
+		name := envName(f.Name)
+		for _, kv := range a.env {
+			if v, ok := strings.CutPrefix(kv, name+"="); ok {
+				if serr := f.Value.Set(v); serr != nil {
+					err = fmt.Errorf("%s=%s: %v (it stands for --%s)", name, v, serr, f.Name)
+				}
+				return
+			}
+		}
+	})
+	return err
+}
+
+// envName is the environment variable of a global option: KFORGE_ and its name in upper case, '-' as '_'.
+func envName(flag string) string {
+	return "KFORGE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 func (a *app) execute(args []string) int {

@@ -28,11 +28,12 @@ configuration) under pki/: the directory 0700, keys 0600. CAs are made once and 
 		Short: "Show every certificate the cluster needs: subject, SANs, expiry, days left, and what the next issue would do",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, store, changes, err := a.certsPlan(c.Context())
+			cs, err := a.certsSession(c.Context(), "")
 			if err != nil {
 				return err
 			}
-			return a.certsView().List(certRows(store, changes, false))
+			defer cs.close()
+			return a.certsView().List(certRows(cs.store, cs.changes, false))
 		},
 	}
 	issue := &cobra.Command{
@@ -40,15 +41,12 @@ configuration) under pki/: the directory 0700, keys 0600. CAs are made once and 
 		Short: "Issue what is missing, re-issue what changed or is due, and write the kubeconfigs and the encryption config",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			lock, err := a.lock("certs issue")
+			cs, err := a.certsSession(c.Context(), "certs issue")
 			if err != nil {
 				return err
 			}
-			defer lock.Release()
-			cluster, store, changes, err := a.certsPlan(c.Context())
-			if err != nil {
-				return err
-			}
+			defer cs.close()
+			cluster, store, changes := cs.cluster, cs.store, cs.changes
 			if err := pki.Apply(store, pki.CFSSL{}, changes, cluster.PKI); err != nil {
 				return err
 			}
@@ -57,6 +55,9 @@ configuration) under pki/: the directory 0700, keys 0600. CAs are made once and 
 			}
 			kubeconfigs, err := pki.WriteKubeconfigs(store, cluster)
 			if err != nil {
+				return err
+			}
+			if err := syncFiles(c.Context(), cs.backend); err != nil {
 				return err
 			}
 			return a.certsView().Issued(certRows(store, changes, true), kubeconfigs)
@@ -70,15 +71,12 @@ configuration) under pki/: the directory 0700, keys 0600. CAs are made once and 
 			if all == (len(args) > 0) {
 				return errors.New("name the certificates to renew, or give --all")
 			}
-			lock, err := a.lock("certs renew")
+			cs, err := a.certsSession(c.Context(), "certs renew")
 			if err != nil {
 				return err
 			}
-			defer lock.Release()
-			cluster, store, _, err := a.certsPlan(c.Context())
-			if err != nil {
-				return err
-			}
+			defer cs.close()
+			cluster, store := cs.cluster, cs.store
 			known := map[string]bool{}
 			var certs []string
 			for _, s := range pki.Catalog(cluster) {
@@ -103,6 +101,9 @@ configuration) under pki/: the directory 0700, keys 0600. CAs are made once and 
 			if err := store.SetRenewRequested(marked); err != nil {
 				return err
 			}
+			if err := syncFiles(c.Context(), cs.backend); err != nil {
+				return err
+			}
 			return a.certsView().Renew(args)
 		},
 	}
@@ -115,20 +116,20 @@ the next applies carry out: the first has every host trust the old and the new C
 certificate with the new CA and then puts the new CA in the old one's place (the old is kept in pki/ as
 NAME.retired-DATE); a third apply removes the old CA from the hosts. Each plan says which step comes.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			lock, err := a.lock("certs rotate-ca")
+			cs, err := a.certsSession(c.Context(), "certs rotate-ca")
 			if err != nil {
 				return err
 			}
-			defer lock.Release()
-			cluster, store, _, err := a.certsPlan(c.Context())
-			if err != nil {
-				return err
-			}
+			defer cs.close()
+			cluster, store := cs.cluster, cs.store
 			if len(args) == 0 {
 				args = []string{pki.ClusterCA, pki.EtcdCA, pki.FrontProxyCA}
 			}
 			r, err := pki.StartRotation(store, pki.CFSSL{}, pki.Catalog(cluster), args, cluster.PKI, time.Now())
 			if err != nil {
+				return err
+			}
+			if err := syncFiles(c.Context(), cs.backend); err != nil {
 				return err
 			}
 			return a.certsView().RotationStarted(r)
@@ -145,22 +146,45 @@ func (a *app) certsView() views.Certs {
 	return &views.CertsHuman{Out: a.stdout}
 }
 
-// certsPlan loads the configuration, resolves provider hosts, opens the store and compares.
-func (a *app) certsPlan(ctx context.Context) (*config.Cluster, *pki.Store, []pki.Change, error) {
+// certsSession is a certs command's hold on the PKI store: the configuration, the backend (locked for an
+// operation that writes) and what the store lacks.
+type certsSession struct {
+	*hold
+	cluster *config.Cluster
+	store   *pki.Store
+	changes []pki.Change
+}
+
+func (a *app) certsSession(ctx context.Context, operation string) (*certsSession, error) {
 	cluster, err := a.loadCluster(ctx, a.configPath)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	store, err := pki.OpenStore(filepath.Join(a.statePath(a.configPath), "pki"))
+	h, err := a.holdBackend(ctx, cluster, operation)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	changes, err := pki.Plan(pki.Catalog(cluster), store, cluster.PKI, time.Now())
-	if err != nil {
-		return nil, nil, nil, err
+	cs := &certsSession{hold: h, cluster: cluster}
+	if err := cs.open(ctx); err != nil {
+		cs.close()
+		return nil, err
 	}
-	return cluster, store, changes, nil
+	return cs, nil
 }
+
+func (cs *certsSession) open(ctx context.Context) error {
+	files, err := cs.backend.Files(ctx)
+	if err != nil {
+		return err
+	}
+	if cs.store, err = pki.OpenStore(filepath.Join(files, "pki")); err != nil {
+		return err
+	}
+	cs.changes, err = pki.Plan(pki.Catalog(cs.cluster), cs.store, cs.cluster.PKI, time.Now())
+	return err
+}
+
+func (cs *certsSession) close() { cs.release() }
 
 // loadCluster loads and validates the configuration and adds the providers' hosts; diagnostics are printed.
 func (a *app) loadCluster(ctx context.Context, path string) (*config.Cluster, error) {

@@ -84,6 +84,7 @@ func (a *app) etcdView() views.Etcd {
 // etcdSession is a command's hold on the cluster's etcd: the configuration, connections to the hosts it picked,
 // and the members.
 type etcdSession struct {
+	*hold
 	cluster *config.Cluster
 	runners map[string]remote.Runner
 	members []etcdsnapshot.Member
@@ -96,11 +97,16 @@ func (s *etcdSession) close() {
 			c.Close()
 		}
 	}
+	s.release()
 }
 
 // etcdSession loads the configuration and connects to the hosts pick chooses (the etcd members among them).
-func (a *app) etcdSession(ctx context.Context, pick func(config.Host) bool) (*etcdSession, error) {
+func (a *app) etcdSession(ctx context.Context, pick func(config.Host) bool, operation string) (*etcdSession, error) {
 	cluster, err := a.loadCluster(ctx, a.configPath)
+	if err != nil {
+		return nil, err
+	}
+	h, err := a.holdBackend(ctx, cluster, operation)
 	if err != nil {
 		return nil, err
 	}
@@ -111,8 +117,13 @@ func (a *app) etcdSession(ctx context.Context, pick func(config.Host) bool) (*et
 		}
 	}
 	warn := func(host, msg string) { fmt.Fprintf(a.stderr, "Warning: %s: %s\n", host, msg) }
-	s := &etcdSession{cluster: cluster, runners: map[string]remote.Runner{}}
-	s.clients, err = a.connect(ctx, a.statePath(a.configPath), targets, warn)
+	s := &etcdSession{hold: h, cluster: cluster, runners: map[string]remote.Runner{}}
+	files, err := h.backend.Files(ctx)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.clients, err = a.connect(ctx, files, targets, warn)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -146,7 +157,7 @@ func etcdMembers(cluster *config.Cluster, runners map[string]remote.Runner) ([]e
 func (a *app) etcdSnapshotSave(ctx context.Context, file string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := a.etcdSession(ctx, func(config.Host) bool { return false })
+	s, err := a.etcdSession(ctx, func(config.Host) bool { return false }, "")
 	if err != nil {
 		return err
 	}
@@ -203,12 +214,7 @@ func (a *app) etcdSnapshotRestore(ctx context.Context, file string, autoApprove 
 	if err != nil {
 		return err
 	}
-	lock, err := a.lock("etcd snapshot restore")
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	s, err := a.etcdSession(ctx, func(h config.Host) bool { return h.Has(config.RoleControlPlane) || h.RunsKubelet() })
+	s, err := a.etcdSession(ctx, func(h config.Host) bool { return h.Has(config.RoleControlPlane) || h.RunsKubelet() }, "etcd snapshot restore")
 	if err != nil {
 		return err
 	}

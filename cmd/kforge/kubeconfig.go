@@ -23,14 +23,23 @@ kubeconfig: the first path in $KUBECONFIG, else ~/.kube/config. A merge adds or 
 cluster, user and context entries, keeps everything else, and switches to the new context unless
 --keep-context; the file is replaced atomically and keeps its mode.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(c *cobra.Command, _ []string) error {
 			if merge && out != "" {
 				return errors.New("-o and --merge: choose one")
 			}
-			path := filepath.Join(a.statePath(a.configPath), "pki", "kubeconfig", "admin.conf")
+			be, err := a.backendOnly(c.Context())
+			if err != nil {
+				return err
+			}
+			defer be.Close()
+			files, err := be.Files(c.Context())
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(files, "pki", "kubeconfig", "admin.conf")
 			data, err := os.ReadFile(path)
 			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("no admin kubeconfig in %s yet: kforge apply (or kforge certs issue) writes it", filepath.Dir(path))
+				return fmt.Errorf("no admin kubeconfig in %s yet: kforge apply (or kforge certs issue) writes it", be.Name())
 			}
 			if err != nil {
 				return err

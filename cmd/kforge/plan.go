@@ -47,8 +47,9 @@ const readParallelism = 50
 
 // session is one command's hold on the cluster: configuration, state, PKI store and a connection per host.
 type session struct {
+	*hold    // locked from openSession to close, when an operation asked for it
 	cluster  *config.Cluster
-	stateDir string
+	files    string // the backend's files: pki/, known_hosts
 	store    *pki.Store
 	state    *state.State
 	runners  map[string]remote.Runner
@@ -70,10 +71,12 @@ func (s *session) runnerList() []remote.Runner {
 	return out
 }
 
+// close ends the session: connections, then the hold on the backend.
 func (s *session) close() {
 	for _, c := range s.clients {
 		c.Close()
 	}
+	s.release()
 }
 
 func (a *app) planView() views.Plan {
@@ -83,40 +86,54 @@ func (a *app) planView() views.Plan {
 	return &views.PlanHuman{Out: a.stdout, Err: a.stderr, Term: a.terminal(a.stdout)}
 }
 
-// openSession loads everything a plan needs and connects to every host in parallel.
-func (a *app) openSession(ctx context.Context) (*session, error) {
+// openSession loads everything a plan needs and connects to every host in parallel. With an operation, it
+// holds the backend's lock for it until close.
+func (a *app) openSession(ctx context.Context, operation string) (*session, error) {
 	cluster, err := a.loadCluster(ctx, a.configPath)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cluster: cluster, stateDir: a.statePath(a.configPath), runners: map[string]remote.Runner{}, view: a.planView()}
-	if s.state, err = state.Load(s.stateDir); err != nil {
-		return nil, err
-	}
-	if s.store, err = pki.OpenStore(filepath.Join(s.stateDir, "pki")); err != nil {
-		return nil, err
-	}
-	targets := s.targets()
-	clients, err := a.connect(ctx, s.stateDir, targets, s.view.Warn)
-	for i, c := range clients {
-		if c != nil {
-			s.clients = append(s.clients, c)
-			s.runners[targets[i].Name] = c
-		}
-	}
+	h, err := a.holdBackend(ctx, cluster, operation)
 	if err != nil {
+		return nil, err
+	}
+	s := &session{hold: h, cluster: cluster, runners: map[string]remote.Runner{}, view: a.planView()}
+	if err := s.open(ctx, a); err != nil {
 		s.close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// open reads the state and the PKI store from the backend and connects to the hosts.
+func (s *session) open(ctx context.Context, a *app) error {
+	var err error
+	if s.state, err = s.backend.LoadState(ctx); err != nil {
+		return err
+	}
+	if s.files, err = s.backend.Files(ctx); err != nil {
+		return err
+	}
+	if s.store, err = pki.OpenStore(filepath.Join(s.files, "pki")); err != nil {
+		return err
+	}
+	targets := s.targets()
+	clients, err := a.connect(ctx, s.files, targets, s.view.Warn)
+	for i, c := range clients {
+		if c != nil {
+			s.clients = append(s.clients, c)
+			s.runners[targets[i].Name] = c
+		}
+	}
+	return err
+}
+
 // connect dials the targets, readParallelism at once, checking host keys against the user's known_hosts, the
-// state directory's and each target's own. Clients are in the targets' order, nil where the dial failed (the
+// backend's (in files) and each target's own. Clients are in the targets' order, nil where the dial failed (the
 // error says which and why); the caller closes the others.
-func (a *app) connect(ctx context.Context, stateDir string, targets []ssh.Target, warn func(host, msg string)) ([]*ssh.Client, error) {
+func (a *app) connect(ctx context.Context, files string, targets []ssh.Target, warn func(host, msg string)) ([]*ssh.Client, error) {
 	home, _ := os.UserHomeDir()
-	d := &ssh.Dialer{AgentSocket: envValue(a.env, "SSH_AUTH_SOCK"), Home: home, KnownHostsFile: filepath.Join(stateDir, "known_hosts"),
+	d := &ssh.Dialer{AgentSocket: envValue(a.env, "SSH_AUTH_SOCK"), Home: home, KnownHostsFile: filepath.Join(files, "known_hosts"),
 		Warn: warn}
 	if home != "" {
 		d.UserKnownHostsFile = filepath.Join(home, ".ssh", "known_hosts")
@@ -190,30 +207,19 @@ func envValue(env []string, name string) string {
 // planned is a session with the lock held and a plan made.
 type planned struct {
 	*session
-	lock       *state.Lock
 	want       map[string][]resource.Resource
 	pkiChanges []pki.Change
 	plan       *plan.Plan
 	rotation   *pki.Rotation // a CA rotation whose step this apply carries out
 }
 
-func (p *planned) close() {
-	p.session.close()
-	p.lock.Release()
-}
-
 // planNow takes the lock, connects, and plans: what plan, apply and destroy all start with.
 func (a *app) planNow(ctx context.Context, operation string, destroy bool) (*planned, error) {
-	lock, err := a.lock(operation)
+	s, err := a.openSession(ctx, operation)
 	if err != nil {
 		return nil, err
 	}
-	s, err := a.openSession(ctx)
-	if err != nil {
-		lock.Release()
-		return nil, err
-	}
-	p := &planned{session: s, lock: lock}
+	p := &planned{session: s}
 	if !destroy {
 		if s.set, err = a.artifactSet(ctx, s.cluster, false); err != nil {
 			p.close()
@@ -358,7 +364,7 @@ const (
 // engine is what applies a plan to the session's hosts, draining nodes through the control plane when their
 // kubelet or container runtime is replaced.
 func (s *session) engine(parallelism, maxUnavailable int, destroy bool) *apply.Engine {
-	e := &apply.Engine{Runners: s.runners, State: s.state, StateDir: s.stateDir, Parallelism: parallelism,
+	e := &apply.Engine{Runners: s.runners, State: s.state, Store: s.backend, Parallelism: parallelism,
 		Phases: phases(s.cluster), MaxUnavailable: maxUnavailable}
 	if cp := s.controlPlaneRunner(); cp != nil && !destroy {
 		e.Drainer, e.Disrupts = &ready.Drainer{CP: cp, Nodes: s.runners}, disrupts
@@ -487,30 +493,26 @@ func (a *app) forceUnlockCmd() *cobra.Command {
 		Use:   "force-unlock",
 		Short: "Remove the state lock of a kforge that is gone (shows who held it)",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			info, err := state.ForceUnlock(a.statePath(a.configPath))
+		RunE: func(c *cobra.Command, _ []string) error {
+			be, err := a.backendOnly(c.Context())
 			if err != nil {
 				return err
 			}
-			// A damaged lock file names no PID; kill(0, 0) would ask about this process group instead.
-			if info.PID > 0 && syscall.Kill(info.PID, 0) == nil {
+			defer be.Close()
+			info, err := be.ForceUnlock(c.Context())
+			if err != nil {
+				return err
+			}
+			// A damaged lock names no PID; kill(0, 0) would ask about this process group instead. A PID is only
+			// worth asking about on the machine that holder ran on.
+			host, _ := os.Hostname()
+			if info.PID > 0 && info.Hostname == host && syscall.Kill(info.PID, 0) == nil {
 				fmt.Fprintf(a.stderr, "Warning: PID %d still runs; if it is that kforge, it may still change hosts.\n", info.PID)
 			}
-			_, err = fmt.Fprintf(a.stdout, "Lock removed (it was held by %s).\n", info)
+			_, err = fmt.Fprintf(a.stdout, "Lock removed from %s (it was held by %s).\n", be.Name(), info)
 			return err
 		},
 	}
-}
-
-func (a *app) lock(operation string) (*state.Lock, error) {
-	l, err := state.Acquire(a.statePath(a.configPath), operation)
-	if err != nil {
-		return nil, err
-	}
-	if l.Previous != nil {
-		fmt.Fprintf(a.stderr, "Warning: an earlier run (%s) ended without releasing the lock; the state records what it finished.\n", *l.Previous)
-	}
-	return l, nil
 }
 
 // runApply plans (or reads a saved plan), confirms, issues the PKI the plan needs, and applies.
@@ -566,6 +568,11 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 		if _, err := pki.WriteKubeconfigs(s.store, s.cluster); err != nil {
 			return err
 		}
+		// Kept before any host gets them: a run that dies later must not leave hosts with certificates (or a
+		// CA) that the backend does not know.
+		if err := syncFiles(ctx, s.backend); err != nil {
+			return err
+		}
 		if want, _, err = s.desired(false); err != nil {
 			return err
 		}
@@ -588,7 +595,10 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 	if pl.rotation == nil {
 		return nil
 	}
-	return s.advanceRotation(ctx, pl.rotation)
+	if err := s.advanceRotation(ctx, pl.rotation); err != nil {
+		return err
+	}
+	return syncFiles(ctx, s.backend)
 }
 
 // advanceRotation records that every host has the rotation's current step. After step 1 (every host trusts

@@ -19,7 +19,7 @@ was found and how to fix it. Exits 1 on any error; --ignore-preflight ID,… tur
 plan and apply run the same checks first.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			s, err := a.openSession(c.Context())
+			s, err := a.openSession(c.Context(), "")
 			if err != nil {
 				return err
 			}

@@ -29,6 +29,12 @@ type Backend interface {
 	// (same lineage and serial, or none at all for a state without a lineage); otherwise it writes nothing and
 	// returns a *ConflictError. On success s carries the new serial (and a new lineage for a first save).
 	SaveState(ctx context.Context, s *state.State) error
+	// StateDocument is the stored state as it is, nil where there is none: what state pull prints and migrate
+	// moves, byte for byte.
+	StateDocument(ctx context.Context) ([]byte, error)
+	// PutStateDocument stores doc (a valid state) as it is, only if the stored state is still the one the last
+	// StateDocument read (else a *ConflictError).
+	PutStateDocument(ctx context.Context, doc []byte) error
 
 	// Files is a local directory with the backend's files (the PKI store under pki/, known_hosts): the state
 	// directory itself for the local backend, a private copy for a remote one, which Sync writes back.

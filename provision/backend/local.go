@@ -3,7 +3,11 @@ package backend
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/kforge/kforge/internal/atomicfile"
 
 	"github.com/kforge/kforge/provision/state"
 )
@@ -12,6 +16,8 @@ import (
 // (an flock, which ends with its holder), pki/ and known_hosts.
 type Local struct {
 	Dir string
+
+	read *state.State // what the last StateDocument found, for PutStateDocument's check
 }
 
 // Name implements Backend.
@@ -67,6 +73,41 @@ func (l *Local) SaveState(_ context.Context, s *state.State) error {
 		return &ConflictError{Where: l.Name(), Lineage: stored.Lineage, HaveLineage: s.Lineage, Serial: stored.Serial, HaveSerial: s.Serial}
 	}
 	return s.Save(l.Dir)
+}
+
+// StateDocument implements Backend.
+func (l *Local) StateDocument(context.Context) ([]byte, error) {
+	s, err := state.Load(l.Dir)
+	if err != nil {
+		return nil, err
+	}
+	l.read = s
+	data, err := os.ReadFile(filepath.Join(l.Dir, state.FileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
+
+// PutStateDocument implements Backend.
+func (l *Local) PutStateDocument(_ context.Context, doc []byte) error {
+	if l.read == nil {
+		return errors.New("PutStateDocument before StateDocument")
+	}
+	if _, err := state.Parse(doc, "the state to store"); err != nil {
+		return err
+	}
+	stored, err := state.Load(l.Dir)
+	if err != nil {
+		return err
+	}
+	if stored.Lineage != l.read.Lineage || stored.Serial != l.read.Serial {
+		return &ConflictError{Where: l.Name(), Lineage: stored.Lineage, HaveLineage: l.read.Lineage, Serial: stored.Serial, HaveSerial: l.read.Serial}
+	}
+	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(l.Dir, state.FileName), doc, 0o600)
 }
 
 // Files implements Backend: the directory itself.

@@ -58,13 +58,14 @@ type Connection struct {
 	Sudo           bool   `json:"sudo"`
 }
 
-const fileName = "state.json"
+// FileName is the state's file in a state directory.
+const FileName = "state.json"
 
 // Load reads the state in dir; a directory without one gives an empty state, without a lineage until it is
 // first saved (so that a plan made before any state can tell that none has been written since).
 // A state that cannot be read is never rewritten: Load only reads, and the error says what is wrong and where.
 func Load(dir string) (*State, error) {
-	path := filepath.Join(dir, fileName)
+	path := filepath.Join(dir, FileName)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{Version: Version, Hosts: map[string][]plan.Managed{}}, nil
@@ -221,7 +222,7 @@ func (s *State) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(filepath.Join(dir, fileName), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, FileName), data, 0o600); err != nil {
 		return err
 	}
 	return s.Advance(data)

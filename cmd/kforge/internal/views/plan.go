@@ -146,14 +146,24 @@ type PlanJSON struct {
 	Stream bool
 }
 
+// EventsFormatVersion is the version of apply's and destroy's JSON event lines (each carries it as
+// format_version); it changes when a reader would misread a new event.
+const EventsFormatVersion = "1.0"
+
+// emit writes one event line: its type, the format version, and its fields.
+func (v *PlanJSON) emit(typ string, fields map[string]any) error {
+	fields["type"], fields["format_version"] = typ, EventsFormatVersion
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(v.Out, "%s\n", b)
+	return err
+}
+
 func (v *PlanJSON) Plan(p *plan.Plan) error {
 	if v.Stream {
-		b, err := json.Marshal(map[string]any{"type": "plan", "plan": p})
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(v.Out, "%s\n", b)
-		return err
+		return v.emit("plan", map[string]any{"plan": p})
 	}
 	b, err := plan.JSON(p)
 	if err != nil {
@@ -164,37 +174,29 @@ func (v *PlanJSON) Plan(p *plan.Plan) error {
 }
 
 func (v *PlanJSON) Event(e apply.Event) {
-	b, _ := json.Marshal(struct {
-		Type string `json:"type"`
-		apply.Event
-	}{"progress", e})
-	fmt.Fprintf(v.Out, "%s\n", b)
+	fields := map[string]any{"time": e.Time, "host": e.Host, "action": e.Action, "kind": e.Kind, "name": e.Name, "status": e.Status}
+	if e.Error != "" {
+		fields["error"] = e.Error
+	}
+	v.emit("progress", fields)
 }
 
 func (v *PlanJSON) Applied(s plan.Summary, took time.Duration) error {
-	b, _ := json.Marshal(map[string]any{"type": "applied", "summary": s, "seconds": took.Seconds()})
-	_, err := fmt.Fprintf(v.Out, "%s\n", b)
-	return err
+	return v.emit("applied", map[string]any{"summary": s, "seconds": took.Seconds()})
 }
 
 func (v *PlanJSON) NodesReady(nodes int, took time.Duration) error {
-	b, _ := json.Marshal(map[string]any{"type": "nodes_ready", "nodes": nodes, "seconds": took.Seconds()})
-	_, err := fmt.Fprintf(v.Out, "%s\n", b)
-	return err
+	return v.emit("nodes_ready", map[string]any{"nodes": nodes, "seconds": took.Seconds()})
 }
 
 func (v *PlanJSON) AddonAvailable(addon string, replicas int, took time.Duration) error {
-	b, _ := json.Marshal(map[string]any{"type": "addon_available", "addon": addon, "replicas": replicas, "seconds": took.Seconds()})
-	_, err := fmt.Fprintf(v.Out, "%s\n", b)
-	return err
+	return v.emit("addon_available", map[string]any{"addon": addon, "replicas": replicas, "seconds": took.Seconds()})
 }
 
 func (v *PlanJSON) Warn(host, msg string) {
-	b, _ := json.Marshal(map[string]string{"type": "warning", "host": host, "message": msg})
-	fmt.Fprintf(v.Out, "%s\n", b)
+	v.emit("warning", map[string]any{"host": host, "message": msg})
 }
 
 func (v *PlanJSON) Note(msg string) {
-	b, _ := json.Marshal(map[string]string{"type": "note", "message": msg})
-	fmt.Fprintf(v.Out, "%s\n", b)
+	v.emit("note", map[string]any{"message": msg})
 }
