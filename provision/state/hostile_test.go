@@ -28,7 +28,7 @@ func savedState(tb testing.TB) []byte {
 	if err := s.Save(dir); err != nil {
 		tb.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, fileName))
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestLoadExplainsDamageAndWritesNothing(t *testing.T) {
 	}, craftedStates...)
 	for _, tc := range cases {
 		dir := t.TempDir()
-		path := filepath.Join(dir, fileName)
+		path := filepath.Join(dir, FileName)
 		if err := os.WriteFile(path, []byte(tc.doc), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestLoadExplainsDamageAndWritesNothing(t *testing.T) {
 // state or the new one; nothing is left beside it.
 func TestSaveReplacesWhole(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, fileName)
+	path := filepath.Join(dir, FileName)
 	s, _ := Load(dir)
 	if err := s.Save(dir); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
-		path := filepath.Join(dir, fileName)
+		path := filepath.Join(dir, FileName)
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
