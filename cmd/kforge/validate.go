@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/kforge/kforge/cmd/kforge/internal/views"
@@ -34,6 +36,12 @@ Nothing on any host is contacted.`,
 				v = &views.ValidateJSON{Out: a.stdout}
 			}
 			result := views.ValidateResult{Cluster: cluster, Files: loader.Files(), Diags: diags, StateDir: a.statePath(path)}
+			if cluster != nil && cluster.Backend.Type == config.BackendEtcd {
+				result.Backend = "etcd " + strings.Join(cluster.Backend.Endpoints, ",") + ", prefix " + cluster.Backend.Prefix
+				if cluster.Backend.LocalPKI {
+					result.Backend += " (PKI in " + result.StateDir + ")"
+				}
+			}
 			if err := v.Result(result); err != nil {
 				return err
 			}

@@ -26,6 +26,8 @@ type ValidateResult struct {
 	Files    map[string]*hcl.File
 	Diags    hcl.Diagnostics
 	StateDir string
+	// Backend says where the state is kept when that is not StateDir (a backend "etcd" block).
+	Backend string
 }
 
 var (
@@ -79,7 +81,11 @@ func (v *ValidateHuman) Result(r ValidateResult) error {
 	for _, p := range s.Providers {
 		fmt.Fprintf(&b, "  %-14s      %s (its hosts are looked up when planning)\n", "provider", p)
 	}
-	fmt.Fprintf(&b, "  %-14s      %s\n", "state", r.StateDir)
+	where := r.StateDir
+	if r.Backend != "" {
+		where = r.Backend
+	}
+	fmt.Fprintf(&b, "  %-14s      %s\n", "state", where)
 	_, err := io.WriteString(v.Out, b.String())
 	return err
 }
@@ -98,6 +104,7 @@ type ValidateDocument struct {
 	Diagnostics   []Diagnostic    `json:"diagnostics"`
 	Cluster       *ClusterSummary `json:"cluster,omitempty"`
 	StateDir      string          `json:"state_dir"`
+	Backend       string          `json:"backend,omitempty"`
 }
 
 // FormatVersion is bumped when a JSON document changes incompatibly.
@@ -106,7 +113,7 @@ const FormatVersion = "1.0"
 func (v *ValidateJSON) Result(r ValidateResult) error {
 	errs, warns := countSeverities(r.Diags)
 	doc := ValidateDocument{FormatVersion: FormatVersion, Valid: r.Cluster != nil, ErrorCount: errs, WarningCount: warns,
-		Diagnostics: JSONDiagnostics(r.Diags), StateDir: r.StateDir}
+		Diagnostics: JSONDiagnostics(r.Diags), StateDir: r.StateDir, Backend: r.Backend}
 	if r.Cluster != nil {
 		s := Summarize(r.Cluster)
 		doc.Cluster = &s
