@@ -42,6 +42,9 @@ func TestStateMigrateThroughEtcd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "cluster.hcl"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if r := kforge(t, nil, "", "validate", dir); r.code != 0 || !strings.Contains(r.stdout, "etcd "+srv.Endpoint+", prefix /kforge/migrate/\n") {
+		t.Errorf("validate: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	from := t.TempDir()
 	doc := writeLocalState(t, from, "eeee", 7)
 	if r := kforge(t, nil, "", "-c", dir, "state", "migrate", "--from", from); r.code != 0 || !strings.Contains(r.stdout, "Moved the state and 4 files from local directory") {
