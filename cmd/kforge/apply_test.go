@@ -169,7 +169,7 @@ func TestPlanApplyOnALab(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	for _, line := range lines {
 		var ev map[string]any
-		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev["type"] == nil {
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev["type"] == nil || ev["format_version"] != "1.0" {
 			t.Errorf("apply --json line %q: %v", line, err)
 		}
 	}
