@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -127,6 +128,26 @@ func (a *app) lock(ctx context.Context, be backend.Backend, operation string) (b
 		fmt.Fprintf(a.stderr, "Warning: an earlier run (%s) ended without releasing the lock; the state records what it finished.\n", *prev)
 	}
 	return l, nil
+}
+
+// errLockLost: a remote lock's lease ended under a run (the backend was out of reach for longer than its TTL),
+// so another run may hold it now.
+var errLockLost = errors.New("the state lock was lost: another run may hold it now, so this one stopped starting changes")
+
+// whileLocked is ctx, ended with errLockLost when a lock that can be lost (etcd's lease) is; the cancel func
+// stops watching.
+func whileLocked(ctx context.Context, l backend.Lock) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	if losable, ok := l.(interface{ Lost() <-chan struct{} }); ok {
+		go func() {
+			select {
+			case <-losable.Lost():
+				cancel(errLockLost)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 // syncTimeout bounds writing the backend's files back; it outlives an interrupt, as what was issued must be kept.

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kforge/kforge/provision/backend"
 	"github.com/kforge/kforge/provision/backend/etcdbackend/etcdtest"
+	"github.com/kforge/kforge/provision/state"
 )
 
 // etcdBackendBlock is a backend "etcd" block for srv under prefix, with a fresh encryption key (in dir).
@@ -97,5 +102,38 @@ func TestStateMigrateThroughEtcd(t *testing.T) {
 	}
 	if got := srv.Keys(t, "/kforge/wrong/"); len(got) != 0 {
 		t.Errorf("written with wrong credentials: %v", got)
+	}
+}
+
+type losableLock struct{ lost chan struct{} }
+
+func (l losableLock) Previous() *state.LockInfo { return nil }
+func (l losableLock) Release() error            { return nil }
+func (l losableLock) Lost() <-chan struct{}     { return l.lost }
+
+// TestApplyStopsWhenTheLockIsLost: an apply's context ends, with the reason, when its lock's lease ends; a lock
+// that cannot be lost (the local flock) leaves it alone.
+func TestApplyStopsWhenTheLockIsLost(t *testing.T) {
+	l := losableLock{lost: make(chan struct{})}
+	ctx, stop := whileLocked(context.Background(), l)
+	defer stop(nil)
+	select {
+	case <-ctx.Done():
+		t.Fatal("ended before the lock was lost")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(l.lost)
+	select {
+	case <-ctx.Done():
+		if !errors.Is(context.Cause(ctx), errLockLost) {
+			t.Errorf("cause: %v", context.Cause(ctx))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the context outlived the lock")
+	}
+	local, stopLocal := whileLocked(context.Background(), struct{ backend.Lock }{})
+	defer stopLocal(nil)
+	if local.Err() != nil {
+		t.Error("a lock that cannot be lost ended the context")
 	}
 }

@@ -524,6 +524,8 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 		return err
 	}
 	defer pl.close()
+	ctx, lost := whileLocked(ctx, pl.lock)
+	defer lost(nil)
 	s, p, want := pl.session, pl.plan, pl.want
 	if v, ok := s.view.(*views.PlanJSON); ok {
 		v.Stream = true
@@ -582,6 +584,9 @@ func (a *app) runApply(ctx context.Context, file string, autoApprove bool, paral
 	}
 	e.Events = s.view.Event
 	if err := e.Apply(ctx, p, want); err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errLockLost) {
+			return fmt.Errorf("%w (%s): %v", cause, s.backend.Name(), err)
+		}
 		return err
 	}
 	if err := s.view.Applied(p.Summary(), time.Since(start)); err != nil || destroy {
