@@ -1,12 +1,11 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"github.com/kforge/kforge/cmd/kforge/internal/views"
 	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/provision/backend/etcdbackend"
 )
 
 func (a *app) validateCmd() *cobra.Command {
@@ -37,7 +36,7 @@ Nothing on any host is contacted.`,
 			}
 			result := views.ValidateResult{Cluster: cluster, Files: loader.Files(), Diags: diags, StateDir: a.statePath(path)}
 			if cluster != nil && cluster.Backend.Type == config.BackendEtcd {
-				result.Backend = "etcd " + strings.Join(cluster.Backend.Endpoints, ",") + ", prefix " + cluster.Backend.Prefix
+				result.Backend = etcdbackend.Describe(cluster.Backend.Endpoints, cluster.Backend.Prefix)
 				if cluster.Backend.LocalPKI {
 					result.Backend += " (PKI in " + result.StateDir + ")"
 				}

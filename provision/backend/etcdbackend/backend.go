@@ -65,6 +65,11 @@ type Backend struct {
 
 var _ backend.Backend = (*Backend)(nil)
 
+// Describe names a backend on etcd as messages do, before or without connecting (kforge validate).
+func Describe(endpoints []string, prefix string) string {
+	return fmt.Sprintf("etcd %s, prefix %s", strings.Join(endpoints, ","), prefix)
+}
+
 // Open connects and checks the connection, so that a wrong certificate or CA, or endpoints that cannot be
 // reached, are one clear error within DialTimeout. It writes nothing.
 func Open(ctx context.Context, c Config) (*Backend, error) {
@@ -111,7 +116,7 @@ func Open(ctx context.Context, c Config) (*Backend, error) {
 	return &Backend{
 		cfg:    c,
 		client: client,
-		name:   fmt.Sprintf("etcd %s, prefix %s", endpoints, c.Prefix),
+		name:   Describe(c.Endpoints, c.Prefix),
 	}, nil
 }
 
