@@ -30,7 +30,7 @@ func TestEtcdBackendOnALab(t *testing.T) {
 		writeLabConfig(t, dir, l, 2, labtest.ClusterSettings, top)
 	}
 	r := kforge(t, nil, "", "-c", first, "apply", "--auto-approve")
-	if r.code != 0 || !strings.Contains(r.stdout, "All 1 nodes are Ready") {
+	if r.code != 0 || !strings.Contains(r.stdout, "All 2 nodes are Ready") {
 		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(first, ".kforge", "state.json")); !os.IsNotExist(err) {
@@ -68,12 +68,11 @@ func TestEtcdBackendOnALab(t *testing.T) {
 		t.Errorf("plan waiting for the lock: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
-	r = kforge(t, nil, "", "-c", second, "destroy", "--auto-approve")
+	r = kforge(t, nil, "", "-c", second, "destroy", "--auto-approve", "--purge-data")
 	if r.code != 0 || !strings.Contains(r.stdout, "destroyed") {
 		t.Fatalf("destroy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if got := onHost(t, l, 0, "ls -A /etc/kubernetes 2>/dev/null | wc -l"); got != "0" {
+	if got := onHost(t, l, 0, "ls -A /etc/kubernetes /var/lib/kubelet 2>/dev/null | wc -l"); got != "0" {
 		t.Errorf("after destroy: %s", got)
 	}
-	cleanComponents(t, l)
 }
