@@ -20,9 +20,8 @@ import (
 // write. Its additional data binds it to its place: "kforge-file/1", the relative path and the mode, NUL
 // separated; so a value copied to another key, or given another mode, no longer opens.
 //
-// A plain envelope is what the user chose by giving no key. With a key, a plain value is still read (so that
-// a team can turn encryption on), and the next Sync seals it even if the file did not change; until then
-// someone who can write to etcd can put a plain value there, as they could before.
+// A plain envelope is what the user chose by giving no key. With a key, a plain value is refused (Files): the
+// seal is what says a value was written by someone holding the key.
 type envelope struct {
 	Version int    `json:"version"`
 	Mode    string `json:"mode"`

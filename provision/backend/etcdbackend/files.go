@@ -27,7 +27,6 @@ type fileRecord struct {
 	revision int64 // the key's ModRevision
 	digest   [sha256.Size]byte
 	mode     fs.FileMode
-	plain    bool // stored unencrypted: with a key configured, the next Sync seals it
 }
 
 // Files implements backend.Backend: the first call copies every key under files/ (read at one revision) into
@@ -71,6 +70,12 @@ func (fc *fileCopy) write(key []byte, rel string, value []byte) error {
 	if err != nil {
 		return err
 	}
+	if plain && key != nil {
+		// Sealing is integrity too: a plain value where values are sealed is one anybody who can write to etcd
+		// could have put there (a CA of theirs), so it is not taken.
+		return errors.New("it is stored unencrypted, but the backend has an encryption key: kforge does not take it " +
+			"(to encrypt a store kept plain: kforge state migrate --to DIR without the key, delete the prefix's files/, add the key, kforge state migrate --from DIR)")
+	}
 	file := filepath.Join(fc.dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return err
@@ -82,7 +87,7 @@ func (fc *fileCopy) write(key []byte, rel string, value []byte) error {
 	if err := os.Chmod(file, mode); err != nil {
 		return err
 	}
-	fc.known[rel] = fileRecord{digest: sha256.Sum256(content), mode: mode, plain: plain}
+	fc.known[rel] = fileRecord{digest: sha256.Sum256(content), mode: mode}
 	return nil
 }
 
@@ -121,7 +126,7 @@ func (b *Backend) Sync(ctx context.Context) error {
 	if fc == nil {
 		return nil
 	}
-	changes, gone, err := fc.scan(b.cfg.EncryptionKey != nil)
+	changes, gone, err := fc.scan()
 	if err != nil {
 		return fmt.Errorf("%s: sync: %w", b.name, err)
 	}
@@ -166,7 +171,7 @@ func (b *Backend) Sync(ctx context.Context) error {
 		if !resp.Succeeded {
 			return b.movedError([]string{c.rel}, written)
 		}
-		fc.known[c.rel] = fileRecord{revision: resp.Header.Revision, digest: sha256.Sum256(c.content), mode: c.mode, plain: b.cfg.EncryptionKey == nil}
+		fc.known[c.rel] = fileRecord{revision: resp.Header.Revision, digest: sha256.Sum256(c.content), mode: c.mode}
 		written = append(written, c.rel)
 	}
 	for _, rel := range gone {
@@ -202,9 +207,9 @@ func (b *Backend) movedError(rels, written []string) error {
 		b.name, what, b.key(filePrefix), done)
 }
 
-// scan compares the copy with what was read: the files to write (new, or changed in content or mode, or
-// stored plain when seal is set) and the ones that are gone, both sorted.
-func (fc *fileCopy) scan(seal bool) (changes []change, gone []string, err error) {
+// scan compares the copy with what was read: the files to write (new, or changed in content or mode) and the
+// ones that are gone, both sorted.
+func (fc *fileCopy) scan() (changes []change, gone []string, err error) {
 	seen := map[string]bool{}
 	err = filepath.WalkDir(fc.dir, func(file string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -231,7 +236,7 @@ func (fc *fileCopy) scan(seal bool) (changes []change, gone []string, err error)
 		}
 		seen[rel] = true
 		rec, known := fc.known[rel]
-		if known && rec.digest == sha256.Sum256(content) && rec.mode == info.Mode().Perm() && !(rec.plain && seal) {
+		if known && rec.digest == sha256.Sum256(content) && rec.mode == info.Mode().Perm() {
 			return nil
 		}
 		changes = append(changes, change{rel: rel, content: content, mode: info.Mode().Perm()})
