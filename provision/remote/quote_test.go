@@ -102,7 +102,13 @@ func TestExcerpt(t *testing.T) {
 		t.Errorf("short: %s", got)
 	}
 	long := bytes.Repeat([]byte{0xff}, 5<<20)
-	if got := Excerpt(long); len(got) > 400 || !strings.HasSuffix(got, "… (5242880 bytes)") {
+	if got := Excerpt(long); len(got) > 110 || !strings.HasSuffix(got, "… (5242880 bytes)") {
 		t.Errorf("long: %d bytes: %.100s", len(got), got)
+	}
+	// Bytes that quote as four characters each count as four (the fuzzer's find: 69 of them made 300 bytes).
+	for _, line := range [][]byte{append([]byte("0"), bytes.Repeat([]byte{0x92}, 69)...), bytes.Repeat([]byte("\x00é"), 100)} {
+		if got := Excerpt(line); len(got) > 110 || !strings.HasPrefix(got, `"`) {
+			t.Errorf("%d bytes quote as %d: %s", len(line), len(got), got)
+		}
 	}
 }

@@ -70,12 +70,18 @@ func ParseStat(stdout []byte, byPath map[string]*FileInfo) error {
 
 // Excerpt quotes the start of a line a host printed, for an error: a host that answers with garbage may send
 // megabytes on one line, and the error should show what it is, not all of it.
+// The bound is on the quoted text: a byte that is not printable takes four characters (\x92) there.
 func Excerpt(line []byte) string {
 	const keep = 80
-	if len(line) <= keep {
-		return fmt.Sprintf("%q", line)
+	quoted := func(b []byte) string { return fmt.Sprintf("%q", b) }
+	if q := quoted(line); len(q) <= keep+2 {
+		return q
 	}
-	return fmt.Sprintf("%q… (%d bytes)", line[:keep], len(line))
+	n := min(len(line), keep)
+	for n > 0 && len(quoted(line[:n])) > keep+2 {
+		n--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", quoted(line[:n]), len(line))
 }
 
 // fileType reads the S_IFMT bits of a raw st_mode.
