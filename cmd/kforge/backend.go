@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/kforge/kforge/cmd/kforge/internal/views"
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/provision/backend"
 	"github.com/kforge/kforge/provision/backend/etcdbackend"
@@ -49,23 +48,11 @@ func (a *app) openBackend(ctx context.Context, cluster *config.Cluster) (backend
 // backendOnly opens the configuration's backend for a command that needs nothing else (force-unlock, state,
 // kubeconfig).
 func (a *app) backendOnly(ctx context.Context) (backend.Backend, error) {
-	cluster, err := a.loadSettings()
+	cluster, err := a.load(ctx, a.configPath, false)
 	if err != nil {
 		return nil, err
 	}
 	return a.openBackend(ctx, cluster)
-}
-
-// loadSettings loads and validates the configuration without looking up provider hosts: for commands that need
-// its settings, not its hosts. Diagnostics are printed.
-func (a *app) loadSettings() (*config.Cluster, error) {
-	loader := config.NewLoader()
-	cluster, diags := loader.Load(a.loadOptions(a.configPath))
-	views.WriteDiagnostics(a.stderr, loader.Files(), a.terminal(a.stderr), diags)
-	if diags.HasErrors() {
-		return nil, exitCode(exitError)
-	}
-	return cluster, nil
 }
 
 // readBackendKey reads the key that encrypts the files kept in a remote backend: 32 bytes, base64.

@@ -17,7 +17,7 @@ import (
 	"github.com/kforge/kforge/provision/state"
 )
 
-// etcdBackendBlock is a backend "etcd" block for srv under prefix, with a fresh encryption key (in dir).
+// etcdBackendBlock is a backend "etcd" block for srv under prefix, with an encryption key file of its own.
 func etcdBackendBlock(t *testing.T, srv *etcdtest.Server, prefix, certFile, keyFile string) string {
 	t.Helper()
 	keyPath := filepath.Join(t.TempDir(), "backend.key")

@@ -188,9 +188,15 @@ func (cs *certsSession) close() { cs.release() }
 
 // loadCluster loads and validates the configuration and adds the providers' hosts; diagnostics are printed.
 func (a *app) loadCluster(ctx context.Context, path string) (*config.Cluster, error) {
+	return a.load(ctx, path, true)
+}
+
+// load loads and validates the configuration at path, and with hosts adds the providers' hosts (commands that
+// need only its settings, such as the backend's, leave them unresolved); diagnostics are printed.
+func (a *app) load(ctx context.Context, path string, hosts bool) (*config.Cluster, error) {
 	loader := config.NewLoader()
 	cluster, diags := loader.Load(a.loadOptions(path))
-	if cluster != nil && len(cluster.Providers) > 0 {
+	if hosts && cluster != nil && len(cluster.Providers) > 0 {
 		reg := a.providers()
 		diags = append(diags, reg.Validate(cluster)...)
 		if !diags.HasErrors() {

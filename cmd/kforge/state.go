@@ -112,7 +112,7 @@ serial, or files without a state is refused, and nothing is written.`,
 
 // backendHold opens the configuration's backend (provider hosts are not looked up) and takes its lock.
 func (a *app) backendHold(ctx context.Context, operation string) (*hold, error) {
-	cluster, err := a.loadSettings()
+	cluster, err := a.load(ctx, a.configPath, false)
 	if err != nil {
 		return nil, err
 	}
