@@ -220,6 +220,13 @@ func (b *builder) components(raw clusterBlock) {
 	b.pki(raw.PKI)
 	b.dns(raw.DNS)
 	b.security(raw.Security)
+	b.cluster.Network = Network{Plugin: PluginRoutes}
+	if n := raw.Network; n != nil {
+		b.cluster.Network = Network{Plugin: str(n.Plugin, PluginRoutes), PluginRange: n.PluginRange}
+		if err := oneOf(b.cluster.Network.Plugin, NetworkPlugins); err != nil {
+			b.errorAt(n.PluginRange, "Invalid network plugin", err.Error())
+		}
+	}
 }
 
 // podSecurityLevels are Pod Security admission's levels, loosest first.

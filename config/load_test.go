@@ -489,3 +489,30 @@ func TestSecurity(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkPlugin: routes unless the configuration names a plugin; a misspelt one points at itself and
+// suggests the nearest.
+func TestNetworkPlugin(t *testing.T) {
+	load := func(block string) (*Cluster, hcl.Diagnostics) {
+		return NewLoader().Load(Options{Path: writeConfig(t, map[string]string{"main.hcl": "cluster \"x\" {\n" + block + "\n}\n" +
+			"host \"cp\" {\n  address = \"198.18.0.10\"\n  roles = [\"control-plane\", \"etcd\", \"worker\"]\n}\n"})})
+	}
+	for block, want := range map[string]string{"": "routes", "network {}": "routes", "network {\n  plugin = \"flannel\"\n}": "flannel",
+		"network {\n  plugin = \"kube-router\"\n}": "kube-router"} {
+		c, diags := load(block)
+		if diags.HasErrors() {
+			t.Fatalf("%q: %v", block, diags)
+		}
+		if c.Network.Plugin != want {
+			t.Errorf("%q: plugin %q, want %q", block, c.Network.Plugin, want)
+		}
+		if c.Network.RoutesItself() != (want != "routes") || c.Network.EnforcesPolicy() != (want == "kube-router") {
+			t.Errorf("%q: routes itself %v, enforces policy %v", block, c.Network.RoutesItself(), c.Network.EnforcesPolicy())
+		}
+	}
+	_, diags := load("network {\n  plugin = \"flanel\"\n}")
+	if len(diags) != 1 || diags[0].Summary != "Invalid network plugin" || diags[0].Subject.Start.Line != 3 || diags[0].Subject.Start.Column != 12 ||
+		!strings.Contains(diags[0].Detail, `"routes", "flannel"`) || !strings.Contains(diags[0].Detail, `"flannel"?`) {
+		t.Errorf("misspelt plugin: %v", diags)
+	}
+}

@@ -39,6 +39,7 @@ type Cluster struct {
 	PKI               PKI
 	DNS               DNS
 	Security          Security
+	Network           Network
 
 	Hosts     []Host
 	Artifacts Artifacts
@@ -123,6 +124,32 @@ type DNS struct {
 	// /etc/resolv.conf (what its pods would use without cluster DNS); empty means none: cluster names only.
 	Upstream []string
 }
+
+// Network is how pods on different nodes reach each other.
+type Network struct {
+	// Plugin is "routes" (kforge writes a route per node to every node), "flannel" (flanneld on every node,
+	// a VXLAN overlay) or "kube-router" (kube-router on every node: routes by BGP and enforces NetworkPolicy).
+	Plugin string
+	// PluginRange is where the configuration names it (empty when it does not), for errors about the choice.
+	PluginRange hcl.Range
+}
+
+// The pod-network plugins.
+const (
+	PluginRoutes     = "routes"
+	PluginFlannel    = "flannel"
+	PluginKubeRouter = "kube-router"
+)
+
+// NetworkPlugins lists the plugins, the default first.
+var NetworkPlugins = []string{PluginRoutes, PluginFlannel, PluginKubeRouter}
+
+// RoutesItself reports whether the plugin learns the nodes from the API rather than from kforge's plan: adding
+// a node then changes nothing on the others.
+func (n Network) RoutesItself() bool { return n.Plugin != PluginRoutes }
+
+// EnforcesPolicy reports whether NetworkPolicy objects take effect.
+func (n Network) EnforcesPolicy() bool { return n.Plugin == PluginKubeRouter }
 
 // Security is how far the cluster follows the CIS Kubernetes Benchmark: all the way by default; each setting
 // that relaxes an item is listed by Relaxations, which plan and preflight show as warnings.

@@ -17,7 +17,7 @@ var (
 	labelNameRe    = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
 	hostnameRe     = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*\.?$`)
 	taintEffects   = []string{"NoSchedule", "PreferNoSchedule", "NoExecute"}
-	artifactKeys   = []string{"cni_plugins", "containerd", "crictl", "etcd", "runc"}
+	artifactKeys   = []string{"cni_plugins", "containerd", "crictl", "etcd", "flannel", "kube_router", "runc"}
 	releaseVersion = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$`)
 	sha256Hex      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )

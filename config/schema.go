@@ -45,6 +45,7 @@ type clusterBlock struct {
 	PKI               *pkiBlock        `hcl:"pki,block"`
 	DNS               *dnsBlock        `hcl:"dns,block"`
 	Security          *securityBlock   `hcl:"security,block"`
+	Network           *networkBlock    `hcl:"network,block"`
 
 	KubernetesVersionRange hcl.Range `hcl:"kubernetes_version,attr_value_range"`
 	ClusterDomainRange     hcl.Range `hcl:"cluster_domain,attr_value_range"`
@@ -120,6 +121,11 @@ type securityBlock struct {
 	PodSecurityRange           hcl.Range `hcl:"pod_security,attr_value_range"`
 	ProfilingRange             hcl.Range `hcl:"profiling,attr_value_range"`
 	ProtectKernelDefaultsRange hcl.Range `hcl:"protect_kernel_defaults,attr_value_range"`
+}
+
+type networkBlock struct {
+	Plugin      *string   `hcl:"plugin,optional"`
+	PluginRange hcl.Range `hcl:"plugin,attr_value_range"`
 }
 
 type auditLogBlock struct {

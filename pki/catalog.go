@@ -31,6 +31,12 @@ type Spec struct {
 	Description string
 }
 
+// The pod-network plugin's certificate and the user it authenticates as (its RBAC names it).
+const (
+	PodNetworkCert = "pod-network"
+	PodNetworkUser = "system:kforge:pod-network"
+)
+
 // The CAs, by store name.
 const (
 	ClusterCA    = "ca"
@@ -69,6 +75,10 @@ func Catalog(c *config.Cluster) []Spec {
 		cert("kube-proxy", ClusterCA, "system:kube-proxy", []string{"system:node-proxier"}, client, nodes, "kube-proxy's kubeconfig"),
 		cert("admin", ClusterCA, "kubernetes-admin", []string{"system:masters"}, client, nil, "admin kubeconfig (for the operator)"),
 	)
+	if c.Network.RoutesItself() {
+		// One identity for the plugin on every node, as kube-proxy has: what it may do is the same everywhere.
+		specs = append(specs, cert(PodNetworkCert, ClusterCA, PodNetworkUser, nil, client, nodes, c.Network.Plugin+"'s kubeconfig"))
+	}
 	for _, h := range c.HostsWith(config.RoleEtcd) {
 		dns, ips := hostSANs(h)
 		for _, kind := range []string{"server", "peer"} {

@@ -47,6 +47,9 @@ func Kubeconfigs(c *config.Cluster) []Kubeconfig {
 		{Name: "scheduler", Cert: "scheduler", Server: local, Hosts: cps},
 		{Name: "kube-proxy", Cert: "kube-proxy", Server: remote, Hosts: kubeletHosts(c)},
 	}
+	if c.Network.RoutesItself() {
+		out = append(out, Kubeconfig{Name: PodNetworkCert, Cert: PodNetworkCert, Server: remote, Hosts: kubeletHosts(c)})
+	}
 	for _, h := range c.Hosts {
 		if h.RunsKubelet() {
 			out = append(out, Kubeconfig{Name: "kubelet-" + h.Name, Cert: "kubelet-" + h.Name, Server: remote, Hosts: []string{h.Name}})

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Builds the artifacts that lab clusters and the end-to-end test install, since these machines reach no download
-# site: Kubernetes, etcd and containerd from the Go module proxy, runc and the CNI plugins from Debian's packages,
-# a pause image, a test image and CoreDNS. Output: $KFORGE_ARTIFACTS/<set>/ with every file and a manifest of sha256 sums. Each part is
-# cached by version (a second run takes seconds) and an interrupted run resumes where it stopped.
+# site: Kubernetes, etcd, containerd and two pod-network plugins (flanneld, kube-router) from the Go module proxy,
+# runc and the CNI plugins from Debian's packages, a pause image, a test image and CoreDNS. Output:
+# $KFORGE_ARTIFACTS/<set>/ with every file and a manifest of sha256 sums. Each part is cached by version (a second
+# run takes seconds) and an interrupted run resumes where it stopped.
 set -euo pipefail
 export PATH=/usr/local/go/bin:$PATH CGO_ENABLED=0 GOFLAGS=-mod=mod
 K8S=${K8S_VERSION:-v1.37.2}
 ETCD=${ETCD_VERSION:-v3.7.3}
 CONTAINERD=${CONTAINERD_VERSION:-v2.4.2}
+FLANNEL=${FLANNEL_VERSION:-v0.28.11}
+# kube-router: v2.1.0 is the only version the Go module proxy serves here (later ones give 403).
+KUBE_ROUTER=${KUBE_ROUTER_VERSION:-v2.1.0}
 # CoreDNS: the version kubeadm v1.37.2 deploys (CoreDNSVersion in cmd/kubeadm/app/constants/constants.go).
 COREDNS=${COREDNS_VERSION:-v1.14.6}
 COREDNS_NAME=kforge.local/coredns:$COREDNS
 ROOT=${KFORGE_ARTIFACTS:-/var/cache/kforge/artifacts}
-LAYOUT=6 # bumped when a set gains files, so an older set is not taken for a complete one
+LAYOUT=7 # bumped when a set gains files, so an older set is not taken for a complete one
 SET=$ROOT/k8s-$K8S-etcd-$ETCD-containerd-$CONTAINERD-$LAYOUT
 PARTS=$ROOT/parts
 BUILD=$ROOT/build
@@ -94,6 +98,55 @@ build_containerd() {
   touch "$out/.done"
 }
 
+# flanneld, the pod network's routing (vxlan or host-gw), is built from a copy of its module rather than with
+# go install or a tool line: main.go imports every backend for its side effects, and two of them cannot be built
+# here. tencentvpc needs the Tencent Cloud SDK, which the proxy refuses (403), and udp needs cgo (this script builds
+# with CGO_ENABLED=0). Their two import lines are deleted from the copy; no other file changes. No go mod tidy:
+# tidy would still want the SDK for the tencentvpc package left in the tree, while the build needs only flannel's
+# own go.mod and go.sum as they are.
+build_flannel() {
+  local out=$PARTS/flannel-$FLANNEL
+  [ -f "$out/.done" ] && return
+  log "building flanneld $FLANNEL"
+  local work=$BUILD/flannel-$FLANNEL info
+  local src=$work/src
+  if [ -d "$src" ]; then chmod -R u+w "$src"; fi # the copy of a run that stopped before its chmod
+  rm -rf "$src"; mkdir -p "$work/download" "$out"
+  printf 'module kforge.local/flannel-download\n\ngo 1.26.0\n' > "$work/download/go.mod"
+  # -json reports a failure (a version the proxy refuses) on stdout, so it is shown here.
+  info=$(cd "$work/download" && go mod download -json "github.com/flannel-io/flannel@$FLANNEL") || { echo "$info" >&2; exit 1; }
+  cp -r "$(sed -n 's/.*"Dir": "\(.*\)".*/\1/p' <<< "$info")" "$src"
+  chmod -R u+w "$src" # the module cache is read-only
+  sed -i -e '\#^[[:space:]]*_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"$#d' \
+    -e '\#^[[:space:]]*_ "github.com/flannel-io/flannel/pkg/backend/udp"$#d' "$src/main.go"
+  if grep -q 'flannel/pkg/backend/\(tencentvpc\|udp\)"' "$src/main.go"; then
+    log "flannel $FLANNEL: the tencentvpc and udp imports of main.go are not in the expected form"; exit 1
+  fi
+  (cd "$src" && go build -trimpath -ldflags "-s -w -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL" -o "$out/flanneld" .)
+  "$out/flanneld" --version 2>&1 | grep -qx "$FLANNEL"
+  touch "$out/.done"
+}
+
+# kube-router, for network policies (its firewall alone, on top of flannel). No go mod tidy here, unlike the other
+# tool modules: tidy also resolves imports that only other platforms and tests of docker/docker (a module without a
+# go.mod) need, at whatever version is latest on the proxy, which moves grpc, otel, golang.org/x/... years past
+# kube-router's own go.mod. go build with -mod=mod takes kube-router's requirements as released. The version and
+# build date are stamped as its Makefile does; the date is the release's, from the proxy, so a rebuild gives the
+# same binary.
+build_kube_router() {
+  local out=$PARTS/kube-router-$KUBE_ROUTER
+  [ -f "$out/.done" ] && return
+  log "building kube-router $KUBE_ROUTER"
+  local src=$BUILD/kube-router-$KUBE_ROUTER m=github.com/cloudnativelabs/kube-router/v2 date
+  mkdir -p "$src" "$out"
+  printf 'module kforge.local/kube-router-build\n\ngo 1.26.0\n\nrequire %s %s\n\ntool %s/cmd/kube-router\n' "$m" "$KUBE_ROUTER" "$m" > "$src/go.mod"
+  date=$(cd "$src" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "$m")
+  (cd "$src" && go build -trimpath -ldflags "-s -w -X $m/pkg/version.Version=$KUBE_ROUTER -X $m/pkg/version.BuildDate=$date" \
+    -o "$out/kube-router" "$m/cmd/kube-router")
+  "$out/kube-router" --version 2>&1 | grep -q "version $KUBE_ROUTER, "
+  touch "$out/.done"
+}
+
 # runc and the CNI plugins: Debian's packages, unpacked (no hosts install them with apt: lab hosts have no route).
 debian_parts() {
   local out=$PARTS/debian-$(dpkg --print-architecture)
@@ -168,6 +221,8 @@ build_kubernetes
 build_etcd
 build_etcdutl
 build_containerd
+build_flannel
+build_kube_router
 debian_parts
 build_mkoci
 busybox_image "$PAUSE_NAME" "$PARTS/image-pause" "sh sleep" "trap 'exit 0' TERM INT; sleep 2147483647 & wait"
@@ -184,11 +239,13 @@ cp "$PARTS/kubernetes-$K8S"/kube* "$tmp/bin/"
 cp "$PARTS/etcd-$ETCD"/etcd* "$tmp/bin/"
 cp "$PARTS/etcdutl-$ETCD/etcdutl" "$tmp/bin/"
 cp "$PARTS/containerd-$CONTAINERD"/{containerd,containerd-shim-runc-v2,ctr} "$tmp/bin/"
+cp "$PARTS/flannel-$FLANNEL/flanneld" "$PARTS/kube-router-$KUBE_ROUTER/kube-router" "$tmp/bin/"
 debian=$PARTS/debian-$(dpkg --print-architecture)
 cp "$debian/runc" "$tmp/bin/"
 cp "$debian"/cni/* "$tmp/cni/"
 {
-  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s", "pause_image": "%s", "dns_image": "%s",\n' "$K8S" "$ETCD" "$CONTAINERD" "$PAUSE_NAME" "$COREDNS_NAME"
+  printf '{\n  "kubernetes": "%s", "etcd": "%s", "containerd": "%s", "flannel": "%s", "kube_router": "%s",\n' "$K8S" "$ETCD" "$CONTAINERD" "$FLANNEL" "$KUBE_ROUTER"
+  printf '  "pause_image": "%s", "dns_image": "%s",\n' "$PAUSE_NAME" "$COREDNS_NAME"
   printf '  "images": [\n    {"name": "%s", "path": "images/pause.tar"},\n    {"name": "%s", "path": "images/testbox.tar"},\n    {"name": "%s", "path": "images/coredns.tar"}\n  ],\n  "files": [\n' "$PAUSE_NAME" "$TESTBOX_NAME" "$COREDNS_NAME"
   first=1
   for f in $(cd "$tmp" && find bin cni images -type f | sort); do

@@ -39,7 +39,23 @@ func Render(name string, data any) ([]byte, error) {
 type CNI struct {
 	// PodCIDR is the node's slice of the pod CIDR, from which its pods get addresses.
 	PodCIDR string
+	// MTU is the pods' interfaces' MTU; 0 leaves the bridge plugin's default (the host's).
+	MTU int
+	// IPMasq has the bridge plugin masquerade what pods send beyond their node's slice; with a plugin that
+	// masquerades only traffic leaving the cluster, pods see each other's own addresses (as NetworkPolicy needs).
+	IPMasq bool
 }
+
+// PodNetworkPlugin is what a node's flanneld or kube-router unit needs.
+type PodNetworkPlugin struct {
+	Name       string // the node's name
+	IP         string // the address that carries pod traffic between nodes
+	Kubeconfig string
+	NetConf    string // flannel's network config file
+}
+
+// FlannelNetConf is flannel's network config: the cluster's pod CIDR and the backend.
+type FlannelNetConf struct{ Network, Backend string }
 
 // Etcd is what etcd.service needs.
 type Etcd struct {
@@ -137,7 +153,12 @@ type KubeProxy struct {
 }
 
 // Objects are the API objects kforge manages.
-type Objects struct{ Nodes []Node }
+type Objects struct {
+	Nodes []Node
+	// PodNetwork is the pod-network plugin that runs on the nodes ("routes" when none does); the others get the
+	// access they need to the API.
+	PodNetwork, PodNetworkUser string
+}
 
 // Node is a node object kforge creates before its kubelet registers, with the pod CIDR kforge assigned and the
 // labels and taints of the configuration (the API, not the kubelet, sets them: NodeRestriction forbids a kubelet

@@ -475,14 +475,14 @@ func TestComponentsOnALab(t *testing.T) {
 	// Pod to pod across two workers: the test image's HTTP server (it answers with the pod's name) on one, a
 	// client on the other, through the routes kforge placed between the nodes' pod CIDRs.
 	if ip := runPod(t, l, "server", l.Hosts[2].Name); ip != "" {
-		if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 10 "+ip+" 8080' 2>&1 | tail -1 || true"); got != "server" {
+		if got := podFetch(t, l, "hello", ip); got != "server" {
 			t.Errorf("from %s to %s (%s): %q", l.Hosts[1].Name, l.Hosts[2].Name, ip, got)
 		} else {
 			t.Logf("pod to pod: hello on %s fetched http://%s:8080/ from server on %s: %q", l.Hosts[1].Name, ip, l.Hosts[2].Name, got)
 		}
 	}
 	// A pod reaches the API server through the kubernetes Service's address (kube-proxy's rules).
-	if got := onHost(t, l, 0, kubectl+"exec hello -- /bin/sh -c 'echo | nc -w 5 198.19.128.1 443 >/dev/null 2>&1; echo $?'"); got != "0" {
+	if got := podToService(t, l, "hello"); got != "0" {
 		t.Errorf("pod to the kubernetes Service 198.19.128.1:443: nc exit %s", got)
 	} else {
 		t.Logf("pod to Service: hello reached the kubernetes Service at 198.19.128.1:443 (kube-proxy)")
@@ -549,6 +549,20 @@ func TestComponentsOnALab(t *testing.T) {
 }
 
 const kubectl = "/usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf "
+
+// podFetch is what pod's GET of http://ip:8080/ answered (the test image's server answers with its pod's name),
+// or the error, within 10 s.
+func podFetch(t *testing.T, l *lab.Lab, pod, ip string) string {
+	t.Helper()
+	return onHost(t, l, 0, kubectl+"exec "+pod+" -- /bin/sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 10 "+ip+" 8080' 2>&1 | tail -1 || true")
+}
+
+// podToService is nc's exit status ("0" when it connected) from pod to the kubernetes Service's address, which
+// kube-proxy's rules send to the API server.
+func podToService(t *testing.T, l *lab.Lab, pod string) string {
+	t.Helper()
+	return onHost(t, l, 0, kubectl+"exec "+pod+" -- /bin/sh -c 'echo | nc -w 5 198.19.128.1 443 >/dev/null 2>&1; echo $?'")
+}
 
 // waitNodesReady waits until n nodes are Ready and logs them as kubectl shows them.
 func waitNodesReady(t *testing.T, l *lab.Lab, n int) {

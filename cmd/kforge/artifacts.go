@@ -27,6 +27,7 @@ func (a *app) artifactSet(ctx context.Context, c *config.Cluster, upgrade bool) 
 	if err != nil {
 		return nil, err
 	}
+	req.NetworkPlugin = c.Network.Plugin
 	req.LockFile, req.Upgrade = filepath.Join(configDirOf(a.configPath), download.LockFileName), upgrade
 	if !a.json {
 		req.Progress = (&views.Downloads{Out: a.stderr, Term: a.terminal(a.stderr)}).Progress

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -282,17 +283,22 @@ func (p *planned) purge(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		link := "/sys/class/net/" + apply.PodBridge
-		infos, err := r.Stat(ctx, append(slices.Clone(apply.DataDirs), link))
+		const sysNet = "/sys/class/net/"
+		paths := slices.Clone(apply.DataDirs)
+		for _, l := range apply.PodLinks {
+			paths = append(paths, sysNet+l)
+		}
+		infos, err := r.Stat(ctx, paths)
 		if err != nil {
 			continue // the plan goes on without them; the host's error shows in its other steps
 		}
 		for _, fi := range infos {
+			link, isLink := strings.CutPrefix(fi.Path, sysNet)
 			switch {
 			case !fi.Exists:
-			case fi.Path == link:
-				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.LinkKind) + ":" + apply.PodBridge,
-					Kind: string(apply.LinkKind), Name: apply.PodBridge, Action: plan.Delete, Reasons: []string{"--purge-data: the pods' bridge"}})
+			case isLink:
+				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.LinkKind) + ":" + link,
+					Kind: string(apply.LinkKind), Name: link, Action: plan.Delete, Reasons: []string{"--purge-data: the pod network's interface"}})
 			default:
 				p.plan.Hosts[i].Changes = append(p.plan.Hosts[i].Changes, plan.Change{ID: string(apply.DataKind) + ":" + fi.Path,
 					Kind: string(apply.DataKind), Name: fi.Path, Action: plan.Delete, Reasons: []string{"--purge-data: everything in it is deleted"}})
@@ -306,6 +312,9 @@ func (s *session) desired(destroy bool) (map[string][]resource.Resource, []pki.C
 	if destroy {
 		return map[string][]resource.Resource{}, nil, nil
 	}
+	if err := s.samePlugin(); err != nil {
+		return nil, nil, err
+	}
 	changes, err := pki.Plan(pki.Catalog(s.cluster), s.store, s.cluster.PKI, time.Now())
 	if err != nil {
 		return nil, nil, err
@@ -317,6 +326,25 @@ func (s *session) desired(destroy bool) (map[string][]resource.Resource, []pki.C
 	s.podCIDRs = cidrs
 	want, err := desired.Build(desired.Input{Cluster: s.cluster, Store: s.store, PKIChanges: changes, Artifacts: s.set, PodCIDRs: cidrs})
 	return want, changes, err
+}
+
+// samePlugin refuses a configuration whose pod-network plugin differs from the one the cluster's nodes run.
+func (s *session) samePlugin() error {
+	want := s.cluster.Network.Plugin
+	for _, host := range slices.Sorted(maps.Keys(s.state.Hosts)) {
+		have := desired.PluginOf(s.state.Hosts[host])
+		if have == "" || have == want {
+			continue
+		}
+		where := ""
+		if r := s.cluster.Network.PluginRange; r.Filename != "" {
+			where = fmt.Sprintf("%s:%d:%d: ", r.Filename, r.Start.Line, r.Start.Column)
+		}
+		return fmt.Errorf("%snetwork plugin %q: this cluster's pods are networked by %q (host %s runs it), and kforge does not switch "+
+			"a running cluster's plugin (the pods keep the old one's addresses and routes, and each plugin leaves interfaces and "+
+			"firewall rules the other does not know): keep plugin = %q, or destroy the cluster and apply it anew", where, want, have, host, have)
+	}
+	return nil
 }
 
 func (s *session) makePlan(ctx context.Context, want map[string][]resource.Resource) (*plan.Plan, error) {

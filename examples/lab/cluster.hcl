@@ -11,7 +11,7 @@ variable "lab" {
 variable "artifacts" {
   type        = string
   description = "The artifact set make artifacts builds (scripts/build-artifacts.sh --print-set says where)."
-  default     = "/var/cache/kforge/artifacts/k8s-v1.37.2-etcd-v3.7.3-containerd-v2.4.2-6"
+  default     = "/var/cache/kforge/artifacts/k8s-v1.37.2-etcd-v3.7.3-containerd-v2.4.2-7"
 }
 
 cluster "demo" {

@@ -22,7 +22,7 @@ const (
 
 var imagePackages = []string{
 	"openssh-server", "systemd", "systemd-sysv", "dbus", "iproute2", "ca-certificates", "iptables", "nftables",
-	"conntrack", "util-linux", "mount", "ethtool", "socat", "procps", "kmod", "python3",
+	"conntrack", "ipset", "util-linux", "mount", "ethtool", "socat", "procps", "kmod", "python3",
 }
 
 // customizeScript runs in the image (chroot) after debootstrap.

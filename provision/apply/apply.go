@@ -81,14 +81,16 @@ const NodeKind = "node"
 const DataKind resource.Kind = "data"
 
 // LinkKind marks a network interface that destroy --purge-data deletes: the pods' bridge, which the CNI plugin
-// made and nothing else removes (a cluster made on the host later would find it with another address).
+// made, and flannel's VXLAN device; nothing else removes them (a cluster made on the host later would find them
+// with another address).
 const LinkKind resource.Kind = "link"
 
 // DataDirs are what destroy --purge-data deletes, where they exist, and the only data a plan may delete.
 var DataDirs = []string{"/var/lib/etcd", "/var/lib/containerd", "/var/lib/kubelet", "/var/lib/cni"}
 
-// PodBridge is the bridge that the CNI config kforge writes has the bridge plugin make (templates/files/cni.conflist.tmpl).
-const PodBridge = "cni0"
+// PodLinks are the interfaces the pod network makes: the bridge of the CNI config kforge writes
+// (templates/files/cni.conflist.tmpl) and flanneld's VXLAN device.
+var PodLinks = []string{"cni0", "flannel.1"}
 
 // Removable refuses a plan's deletion of something kforge never makes: the state and saved plans are checked as
 // they load, and this keeps a crafted or damaged one (or a bug) from having an apply remove a host's own files,
@@ -103,8 +105,8 @@ func Removable(c plan.Change) error {
 			return fmt.Errorf("%s is not a data directory of kforge's (%s)", c.Name, strings.Join(DataDirs, ", "))
 		}
 	case LinkKind:
-		if c.Name != PodBridge {
-			return fmt.Errorf("%s is not a link kforge deletes (only the pods' bridge, %s)", c.Name, PodBridge)
+		if !slices.Contains(PodLinks, c.Name) {
+			return fmt.Errorf("%s is not a link kforge deletes (only the pod network's: %s)", c.Name, strings.Join(PodLinks, ", "))
 		}
 	}
 	return resource.Owned(resource.Kind(c.Kind), c.Name)

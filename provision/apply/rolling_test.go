@@ -196,7 +196,7 @@ func TestApplyRemovesOnlyWhatKforgeMakes(t *testing.T) {
 	if len(cp.commands)+len(worker.commands) != 0 {
 		t.Errorf("commands ran: %q %q", cp.commands, worker.commands)
 	}
-	for _, c := range []plan.Change{del(string(DataKind), "/var/lib/etcd"), del(string(LinkKind), PodBridge), del("unit", "kforge-etcd-snapshot.timer"),
+	for _, c := range []plan.Change{del(string(DataKind), "/var/lib/etcd"), del(string(LinkKind), "cni0"), del(string(LinkKind), "flannel.1"), del("unit", "kforge-etcd-snapshot.timer"),
 		del("file", "/etc/systemd/system/kube-apiserver.service"), del("directory", "/srv/backups"), {Kind: "file", Name: "/etc/passwd", Action: plan.Update}} {
 		if err := Removable(c); err != nil {
 			t.Errorf("%s %s %s: %v", c.Action, c.Kind, c.Name, err)

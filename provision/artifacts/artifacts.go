@@ -22,6 +22,9 @@ type Manifest struct {
 	Kubernetes string `json:"kubernetes"`
 	Etcd       string `json:"etcd"`
 	Containerd string `json:"containerd"`
+	// The pod-network plugins' versions, for sets that carry them (bin/flanneld, bin/kube-router).
+	Flannel    string `json:"flannel,omitempty"`
+	KubeRouter string `json:"kube_router,omitempty"`
 	// PauseImage names the sandbox image: one of Images (or, in sets without Images, the one in images/pause.tar).
 	PauseImage string `json:"pause_image,omitempty"`
 	// DNSImage names the cluster DNS (CoreDNS) image: one of Images; empty in sets that ship none (downloads).

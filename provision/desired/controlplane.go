@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kforge/kforge/config"
+	"github.com/kforge/kforge/pki"
 	"github.com/kforge/kforge/provision/artifacts"
 	"github.com/kforge/kforge/provision/resource"
 	"github.com/kforge/kforge/templates"
@@ -123,7 +124,7 @@ func apiObjects(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip
 			nodes = append(nodes, templates.Node{Name: h.Name, PodCIDR: p.String(), Labels: nodeLabels(h), Taints: nodeTaints(h)})
 		}
 	}
-	objects, err := templates.Render("kforge-objects.yaml", templates.Objects{Nodes: nodes})
+	objects, err := templates.Render("kforge-objects.yaml", templates.Objects{Nodes: nodes, PodNetwork: c.Network.Plugin, PodNetworkUser: pki.PodNetworkUser})
 	if err != nil {
 		return nil, err
 	}

@@ -739,7 +739,7 @@ func TestPodNetworkConfig(t *testing.T) {
 			t.Errorf("%s (node: %v) has a CNI config: %v", h.Name, h.RunsKubelet(), seen[h.Name])
 		}
 	}
-	if _, err := podNetwork(c.Hosts[0], nil); err == nil || !strings.Contains(err.Error(), c.Hosts[0].Name) {
+	if _, err := podNetwork(c, set, c.Hosts[0], nil); err == nil || !strings.Contains(err.Error(), c.Hosts[0].Name) {
 		t.Errorf("a node without a pod CIDR: %v", err)
 	}
 }

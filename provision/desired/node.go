@@ -61,6 +61,9 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 			if r.Kind == resource.File && r.Name == "/etc/kubernetes/kube-proxy.conf" {
 				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, "unit:kube-proxy.service")
 			}
+			if u := pluginUnit(c.Network); u != "" && r.Kind == resource.File && r.Name == podNetworkKubeconfig {
+				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, "unit:"+u)
+			}
 			if r.Kind == resource.File && (r.Name == "/etc/kubernetes/kubelet.conf" || strings.HasPrefix(r.Name, KubeletPKIDir+"/") || r.Name == PKIDir+"/ca.crt") {
 				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, kubeletUnit)
 			}
@@ -77,16 +80,11 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 		out[h.Name] = append(out[h.Name], kubelet, confFile, unitFile,
 			resource.Resource{Kind: resource.Unit, Name: "kubelet.service", Enabled: true, Active: true, Health: kubeletHealth})
 		out[h.Name] = append(out[h.Name], proxy...)
-		podNet, err := podNetwork(h, podCIDRs)
+		podNet, err := podNetwork(c, set, h, podCIDRs)
 		if err != nil {
 			return err
 		}
-		out[h.Name] = append(out[h.Name], podNet)
-		routes, err := routesTo(c, h, podCIDRs)
-		if err != nil {
-			return err
-		}
-		out[h.Name] = append(out[h.Name], routes...)
+		out[h.Name] = append(out[h.Name], podNet...)
 	}
 	return nil
 }
@@ -124,50 +122,6 @@ func imageImports(c *config.Cluster, set *artifacts.Set) ([]resource.Resource, e
 	unitFile.Diffable, unitFile.Restarts = true, []string{imagesUnit}
 	health := "l=$(/usr/local/bin/ctr -n k8s.io images ls -q) && " + strings.Join(checks, " && ")
 	return append(out, unitFile, resource.Resource{Kind: resource.Unit, Name: "kforge-images.service", Enabled: true, Active: true, Health: health}), nil
-}
-
-// cniConfig is where containerd finds the pod network. The name is the one containerd itself wrote, from a
-// template, for clusters of an earlier kforge: theirs is replaced in place rather than left to shadow this one.
-const cniConfig = "/etc/cni/net.d/10-containerd-net.conflist"
-
-// podNetwork is the node's CNI config: a bridge whose pods take addresses from the node's pod CIDR. kforge writes
-// it (0600, CIS 1.1.9) from the CIDR it assigned; containerd notices the file and loads it, so nothing restarts.
-func podNetwork(h config.Host, podCIDRs map[string]netip.Prefix) (resource.Resource, error) {
-	p, ok := podCIDRs[h.Name]
-	if !ok {
-		return resource.Resource{}, fmt.Errorf("node %s has no pod CIDR", h.Name)
-	}
-	conf, err := templates.Render("cni.conflist", templates.CNI{PodCIDR: p.String()})
-	if err != nil {
-		return resource.Resource{}, err
-	}
-	f := file(cniConfig, conf, 0o600, false, "")
-	f.Diffable = true
-	return f, nil
-}
-
-// routesTo sends the other nodes' pod traffic to them: a route per node, kept in a oneshot unit so that a reboot
-// restores them, and tagged (proto 200) so that the unit replaces exactly its own routes when nodes come and go.
-func routesTo(c *config.Cluster, self config.Host, podCIDRs map[string]netip.Prefix) ([]resource.Resource, error) {
-	const unitID = "unit:kforge-routes.service"
-	var routes []templates.Route
-	for _, h := range c.Hosts {
-		p, ok := podCIDRs[h.Name]
-		if !ok || h.Name == self.Name {
-			continue
-		}
-		if _, err := netip.ParseAddr(h.ClusterAddress()); err != nil {
-			return nil, fmt.Errorf("node %s needs an IP address for the pod routes: set internal_address", h.Name)
-		}
-		routes = append(routes, templates.Route{Destination: p.String(), Via: h.ClusterAddress()})
-	}
-	unit, err := templates.Render("kforge-routes.service", templates.Routes{Routes: routes})
-	if err != nil {
-		return nil, err
-	}
-	unitFile := file("/etc/systemd/system/kforge-routes.service", unit, 0o644, false, "")
-	unitFile.Diffable, unitFile.Restarts = true, []string{unitID}
-	return []resource.Resource{unitFile, {Kind: resource.Unit, Name: "kforge-routes.service", Enabled: true, Active: true}}, nil
 }
 
 // kubeProxy makes Service addresses work on the node; health: its healthz port serves.

@@ -67,8 +67,9 @@ func checkDisk(t Target) Result {
 
 // neededBinaries are the programs a kubelet host needs (error) and should have (warning): mount for volumes,
 // ip for the routes between nodes, and the firewall tools of kube-proxy's mode; nsenter, conntrack, socat and
-// ethtool serve port forwarding, conntrack cleanup and diagnostics.
-func neededBinaries(mode string) (required, recommended []string) {
+// ethtool serve port forwarding, conntrack cleanup and diagnostics. flanneld runs iptables whatever kube-proxy's
+// mode (it clears its rules at start), kube-router iptables and ipset.
+func neededBinaries(mode, plugin string) (required, recommended []string) {
 	required = []string{"mount", "umount", "ip"}
 	switch mode {
 	case "nftables":
@@ -78,7 +79,14 @@ func neededBinaries(mode string) (required, recommended []string) {
 	default:
 		required = append(required, "iptables", "iptables-save", "iptables-restore")
 	}
-	return required, []string{"nsenter", "conntrack", "socat", "ethtool"}
+	switch plugin {
+	case config.PluginFlannel:
+		required = append(required, "iptables", "iptables-save", "iptables-restore")
+	case config.PluginKubeRouter:
+		required = append(required, "iptables", "iptables-save", "iptables-restore", "ipset")
+	}
+	slices.Sort(required)
+	return slices.Compact(required), []string{"nsenter", "conntrack", "socat", "ethtool"}
 }
 
 // checkBinaries: kubelet hosts (etcd-only hosts need none of these).
@@ -90,7 +98,7 @@ func checkBinaries(t Target) Result {
 	if b == nil {
 		return unknown(t, "which programs are installed", "binaries")
 	}
-	required, recommended := neededBinaries(proxyMode(t.Cluster))
+	required, recommended := neededBinaries(proxyMode(t.Cluster), t.Cluster.Network.Plugin)
 	var missing, absent []string
 	for _, n := range required {
 		if b[n] == "" {

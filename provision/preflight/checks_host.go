@@ -2,9 +2,12 @@ package preflight
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kforge/kforge/config"
 )
 
 const probeID = "probe"
@@ -95,7 +98,7 @@ func checkKernelVersion(t Target) Result {
 
 // Kernel options, without CONFIG_. "A|B" is met by either option.
 
-func requiredKernelOptions(cgroupV1 bool, mode string) []string {
+func requiredKernelOptions(cgroupV1 bool, mode, plugin string) []string {
 	req := []string{"NAMESPACES", "NET_NS", "PID_NS", "IPC_NS", "UTS_NS", "CGROUPS", "CPUSETS", "MEMCG",
 		"CGROUP_PIDS", "CGROUP_SCHED", "OVERLAY_FS", "BRIDGE", "BRIDGE_NETFILTER", "VETH", "NF_CONNTRACK", "NF_NAT",
 		"POSIX_MQUEUE", "KEYS"}
@@ -118,7 +121,16 @@ func requiredKernelOptions(cgroupV1 bool, mode string) []string {
 	default:
 		req = append(req, iptables...)
 	}
-	return req
+	switch plugin {
+	case config.PluginFlannel: // its VXLAN overlay, and the iptables rules it masquerades and forwards with
+		req = append(req, "VXLAN")
+		req = append(req, iptables...)
+	case config.PluginKubeRouter: // NetworkPolicy: iptables rules matching ipsets
+		req = append(req, iptables...)
+		req = append(req, "IP_SET", "NETFILTER_XT_SET")
+	}
+	slices.Sort(req)
+	return slices.Compact(req)
 }
 
 func recommendedKernelOptions(cgroupV1 bool) []string {
@@ -144,7 +156,7 @@ func checkKernelConfig(t Target) Result {
 		return r
 	}
 	v1 := t.Facts.Cgroups.V1()
-	missing := missingOptions(kc.Enabled, requiredKernelOptions(v1, proxyMode(t.Cluster)))
+	missing := missingOptions(kc.Enabled, requiredKernelOptions(v1, proxyMode(t.Cluster), t.Cluster.Network.Plugin))
 	if len(missing) > 0 {
 		return failure("%s lacks %s", kc.Source, strings.Join(missing, ", "))
 	}

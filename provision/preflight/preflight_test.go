@@ -297,17 +297,19 @@ func TestProbeCollectsWhatChecksNeed(t *testing.T) {
 	probed := facts.KernelOptions()
 	for _, v1 := range []bool{true, false} {
 		for _, mode := range []string{"iptables", "nftables", "ipvs"} {
-			for _, o := range append(requiredKernelOptions(v1, mode), recommendedKernelOptions(v1)...) {
-				for _, alt := range strings.Split(o, "|") {
-					if !slices.Contains(probed, alt) {
-						t.Errorf("kernel option %s is not probed", alt)
+			for _, plugin := range config.NetworkPlugins {
+				for _, o := range append(requiredKernelOptions(v1, mode, plugin), recommendedKernelOptions(v1)...) {
+					for _, alt := range strings.Split(o, "|") {
+						if !slices.Contains(probed, alt) {
+							t.Errorf("kernel option %s is not probed", alt)
+						}
 					}
 				}
-			}
-			req, rec := neededBinaries(mode)
-			for _, b := range append(req, rec...) {
-				if !slices.Contains(facts.BinaryNames(), b) {
-					t.Errorf("program %s is not probed", b)
+				req, rec := neededBinaries(mode, plugin)
+				for _, b := range append(req, rec...) {
+					if !slices.Contains(facts.BinaryNames(), b) {
+						t.Errorf("program %s is not probed", b)
+					}
 				}
 			}
 		}

@@ -16,8 +16,9 @@ var (
 	// Directories that are wholly kforge's: anything beneath them is one of its files.
 	ownedTrees = []string{"/etc/kubernetes", "/etc/kforge", "/etc/containerd", "/etc/cni/net.d", "/opt/cni/bin",
 		"/var/lib/kubelet", "/var/lib/kube-proxy", "/var/lib/kforge", "/usr/local/lib/kforge"}
-	// Components' names, as units, binaries and system users: Kubernetes', etcd's, containerd's and kforge's own.
-	componentName = regexp.MustCompile(`^(kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubectl|` +
+	// Components' names, as units, binaries and system users: Kubernetes', etcd's, containerd's, the pod-network
+	// plugins' and kforge's own.
+	componentName = regexp.MustCompile(`^(kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubectl|flanneld|kube-router|` +
 		`etcd|etcdctl|etcdutl|containerd|containerd-shim-runc-v2|ctr|crictl|runc|kforge-[a-z0-9-]+)$`)
 	// Drop-in directories the host shares: kforge's files there carry its name.
 	dropIns = []string{"/etc/sysctl.d", "/etc/modules-load.d"}

@@ -1,20 +1,25 @@
 // Package download builds a local artifact set from the official Kubernetes, etcd, containerd, runc, CNI and crictl
-// releases or a mirror of them, checking every file against published checksums, the user's pins and a lock file.
+// releases (and the flannel or kube-router release when the cluster's pod network uses it) or a mirror of them,
+// checking every file against published checksums, the user's pins and a lock file.
 package download
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/kforge/kforge/config"
 )
 
 // DefaultVersions are the versions taken when the request names none. Kubernetes, etcd and containerd are the
 // releases this repository builds locally (scripts/build-artifacts.sh). runc, cni_plugins and crictl were chosen from
 // the Go module proxy's tag lists on 2026-11-28, since a tag the proxy serves is a release that exists: runc v1.5.3
 // is the newest 1.x release (v1.6.0-rc.1 is a candidate), and v1.10.0 and v1.37.0 are the newest versions of
-// containernetworking/plugins and sigs.k8s.io/cri-tools the proxy served.
+// containernetworking/plugins and sigs.k8s.io/cri-tools the proxy served. flannel and kube_router, fetched only for
+// the network plugin that runs them, are the versions scripts/build-artifacts.sh builds.
 func DefaultVersions() map[string]string {
 	return map[string]string{
 		"kubernetes":  "v1.37.2",
@@ -23,6 +28,8 @@ func DefaultVersions() map[string]string {
 		"runc":        "v1.5.3",
 		"cni_plugins": "v1.10.0",
 		"crictl":      "v1.37.0",
+		"flannel":     "v0.28.11",
+		"kube_router": "v2.1.0",
 	}
 }
 
@@ -33,8 +40,12 @@ const LockFileName = ".kforge.lock.hcl"
 type Request struct {
 	// Kubernetes is the version of the Kubernetes binaries; empty takes the default.
 	Kubernetes string
-	// Versions overrides the other components' versions: etcd, containerd, runc, cni_plugins, crictl.
+	// Versions overrides the other components' versions: etcd, containerd, runc, cni_plugins, crictl, flannel,
+	// kube_router.
 	Versions map[string]string
+	// NetworkPlugin is the cluster's pod-network plugin (config.Network.Plugin): "flannel" adds bin/flanneld to the
+	// set, "kube-router" bin/kube-router; "" and "routes" need neither.
+	NetworkPlugin string
 	// Arch is amd64 (the default) or arm64.
 	Arch string
 	// Mirror is a base URL that replaces the official hosts; empty downloads from them. A mirror keeps each file's
@@ -46,10 +57,12 @@ type Request struct {
 	CacheDir string
 	// LockFile is the lock file's path; empty keeps no lock.
 	LockFile string
-	// SHA256 pins artifacts by name (kubelet, etcd, cni_plugins, …) to a digest of the downloaded file.
+	// SHA256 pins artifacts by name (kubelet, etcd, cni_plugins, flannel, …) to a digest of the downloaded file.
+	// flannel and kube_router need a pin (or the lock file's entry) since their projects publish no checksum file.
 	SHA256 map[string]string
 	// Upgrade ignores the lock file's digests and records the ones fetched now: the deliberate way to accept a
-	// changed upstream file.
+	// changed upstream file. Not for flannel and kube_router: with no published checksum to accept, their locked
+	// digest stays until a new pin replaces it.
 	Upgrade bool
 	// Client makes the requests; nil takes http.DefaultClient.
 	Client *http.Client
@@ -63,7 +76,7 @@ type Artifact struct {
 	Version string
 	Path    string // the path after the host: the same on the official host and on a mirror
 	URL     string
-	SumsURL string // the checksum file its project publishes beside it
+	SumsURL string // the checksum file its project publishes beside it; empty when it publishes none
 	// Files maps where each file taken from it goes in the set: for a tarball, from the member's path; for a plain
 	// binary, from "".
 	Files map[string]string
@@ -74,9 +87,10 @@ type Artifact struct {
 type component struct {
 	name    string
 	version string // the key of its version
+	plugin  string // the network plugin that runs it; empty for the components every set has
 	base    string // the official scheme://host, which a mirror replaces
 	path    string
-	sums    string
+	sums    string // empty: the project publishes no checksum file, so a pin or the lock file must vouch for it
 	files   map[string]string
 }
 
@@ -93,7 +107,22 @@ const (
 //   - tarball members: etcd under etcd-{v}-linux-{arch}/ (bondyra/k8s-vagrant hard-way/roles/k8s-master/files/setup_etcd.sh;
 //     etcdutl beside etcdctl since v3.5: install scripts that extract etcd-{v}-linux-amd64/etcdutl, checked 2026-12-07),
 //     containerd under bin/ and crictl at the root (Chever-John/dotfiles scripts/kubernetes/install.sh), the CNI
-//     plugins at the root (WildVoidPointer/ShOpsTools KubernetesV1.30.3Installer/07_install_CNI.sh).
+//     plugins at the root (WildVoidPointer/ShOpsTools KubernetesV1.30.3Installer/07_install_CNI.sh);
+//   - flannel (checked 2026-12-07): flanneld-{arch}, a plain binary, in each release of flannel-io/flannel
+//     (sysoperator/kubernetes-formula flannel/vars.jinja and pillar/flannel.sls: flanneld-<arch> under
+//     https://github.com/flannel-io/flannel/releases/download/<version>/, amd64 and arm64). No checksum file: the
+//     release workflow uploads what `make release` leaves in dist/ (flannel-io/flannel .github/workflows/release.yml,
+//     gh release upload … dist/flannel*) and the Makefile's tar.gz target writes the binaries and tarballs and no sums
+//     (flannel-io/flannel Makefile); the Salt formula above writes each release's sha256 by hand;
+//   - kube-router (checked 2026-12-07): kube-router_{n}_linux_{arch}.tar.gz with kube-router at its root (archive
+//     name_template {{ .Binary }}_{{.Version}}_{{ .Os }}_{{ .Arch }}, tar.gz, in cloudnativelabs/kube-router
+//     .goreleaser.yml; the URL and the member in eskimo-sh/eskimo packages_dev/binary_k8s/packageK8s.sh). GoReleaser
+//     writes a checksum file (cloudnativelabs/kube-router .github/workflows/ci-release.yml attests dist/checksums.txt),
+//     but what it is called on the release page could not be confirmed: the stored .goreleaser.yml sets no name, and
+//     GoReleaser's default, {{ .ProjectName }}_{{ .Version }}_checksums.txt (goreleaser.com/customization/checksum),
+//     depends on a project name it guesses (goreleaser/goreleaser internal/pipe/project/project.go: the release's
+//     name, else the last element of the module path, which for kube-router is "v2"). Until it is confirmed kforge
+//     fetches none and treats kube-router as it treats flannel.
 func catalog() []component {
 	var cs []component
 	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl"} {
@@ -106,6 +135,8 @@ func catalog() []component {
 	const runc = "/opencontainers/runc/releases/download/{v}/"
 	const cni = "/containernetworking/plugins/releases/download/{v}/cni-plugins-linux-{arch}-{v}.tgz"
 	const crictl = "/kubernetes-sigs/cri-tools/releases/download/{v}/crictl-{v}-linux-{arch}.tar.gz"
+	const flannel = "/flannel-io/flannel/releases/download/{v}/flanneld-{arch}"
+	const kubeRouter = "/cloudnativelabs/kube-router/releases/download/{v}/kube-router_{n}_linux_{arch}.tar.gz"
 	return append(cs,
 		// SHA256SUMS lists every file of the release.
 		component{name: "etcd", version: "etcd", base: githubHost,
@@ -121,7 +152,23 @@ func catalog() []component {
 			files: map[string]string{"bridge": "cni/bridge", "host-local": "cni/host-local", "loopback": "cni/loopback", "portmap": "cni/portmap"}},
 		component{name: "crictl", version: "crictl", base: githubHost, path: crictl, sums: crictl + ".sha256",
 			files: map[string]string{"crictl": "bin/crictl"}},
+		// The network plugins: no checksum file (see above).
+		component{name: "flannel", version: "flannel", plugin: config.PluginFlannel, base: githubHost, path: flannel,
+			files: map[string]string{"": "bin/flanneld"}},
+		component{name: "kube_router", version: "kube_router", plugin: config.PluginKubeRouter, base: githubHost, path: kubeRouter,
+			files: map[string]string{"kube-router": "bin/kube-router"}},
 	)
+}
+
+// plugin is the network plugin whose components the request fetches: "" for routes, which runs no binary.
+func (req Request) plugin() (string, error) {
+	switch req.NetworkPlugin {
+	case "", config.PluginRoutes:
+		return "", nil
+	case config.PluginFlannel, config.PluginKubeRouter:
+		return req.NetworkPlugin, nil
+	}
+	return "", fmt.Errorf("download: network plugin %q is not %s", req.NetworkPlugin, strings.Join(config.NetworkPlugins, ", "))
 }
 
 // Resolve lists the files a request fetches, with their URLs, without fetching anything.
@@ -137,8 +184,17 @@ func Resolve(req Request) ([]Artifact, error) {
 	if arch != "amd64" && arch != "arm64" {
 		return nil, fmt.Errorf("download: architecture %q is not amd64 or arm64", arch)
 	}
+	plugin, err := req.plugin()
+	if err != nil {
+		return nil, err
+	}
 	var out []Artifact
+	unused := map[string]string{} // the other plugins' components → their plugin
 	for _, c := range catalog() {
+		if c.plugin != "" && c.plugin != plugin {
+			unused[c.name] = c.plugin
+			continue
+		}
 		v := versions[c.version]
 		expand := strings.NewReplacer("{v}", v, "{n}", strings.TrimPrefix(v, "v"), "{arch}", arch).Replace
 		base := c.base
@@ -146,7 +202,10 @@ func Resolve(req Request) ([]Artifact, error) {
 			base = strings.TrimSuffix(req.Mirror, "/")
 		}
 		a := Artifact{Name: c.name, Version: v, Path: expand(c.path), Files: map[string]string{}}
-		a.URL, a.SumsURL = base+a.Path, base+expand(c.sums)
+		a.URL = base + a.Path
+		if c.sums != "" {
+			a.SumsURL = base + expand(c.sums)
+		}
 		for member, dest := range c.files {
 			a.Files[expand(member)] = dest
 		}
@@ -154,6 +213,10 @@ func Resolve(req Request) ([]Artifact, error) {
 	}
 	for name, pin := range req.SHA256 {
 		if !slices.ContainsFunc(out, func(a Artifact) bool { return a.Name == name }) {
+			if p, ok := unused[name]; ok {
+				return nil, fmt.Errorf("download: sha256 pin for %q, which only the %s network plugin uses (this cluster's: %s)",
+					name, p, cmp.Or(req.NetworkPlugin, config.PluginRoutes))
+			}
 			return nil, fmt.Errorf("download: sha256 pin for %q, which is no artifact (artifacts: %s)", name, names(out))
 		}
 		if !isDigest(pin) || strings.ToLower(pin) != pin {

@@ -41,8 +41,9 @@ func fetch(t *testing.T, req Request) string {
 	return dir
 }
 
-// loadSet loads the set as apply does, checks every file against the manifest and against what was published.
-func (u *upstream) loadSet(t *testing.T, dir string) *artifacts.Set {
+// loadSet loads the set as apply does, checks every file against the manifest and against what was published, and
+// that it has the files of every set and the extra ones (a network plugin's).
+func (u *upstream) loadSet(t *testing.T, dir string, extra ...string) *artifacts.Set {
 	t.Helper()
 	set, err := artifacts.Load(dir)
 	if err != nil {
@@ -62,8 +63,9 @@ func (u *upstream) loadSet(t *testing.T, dir string) *artifacts.Set {
 			t.Errorf("%s in the set is not the published file", f.Path)
 		}
 	}
-	if !slices.Equal(paths, setPaths) {
-		t.Errorf("set files:\n%v\nwant\n%v", paths, setPaths)
+	want := slices.Sorted(slices.Values(append(slices.Clone(setPaths), extra...)))
+	if !slices.Equal(paths, want) {
+		t.Errorf("set files:\n%v\nwant\n%v", paths, want)
 	}
 	return set
 }
@@ -248,7 +250,9 @@ func TestPinMismatchIsRefused(t *testing.T) {
 func TestUnknownPinOrComponentIsAnError(t *testing.T) {
 	for _, req := range []Request{
 		{SHA256: map[string]string{"kubelt": strings.Repeat("0", 64)}},
-		{Versions: map[string]string{"flannel": "v0.1.0"}},
+		{Versions: map[string]string{"calico": "v3.28.2"}},
+		{NetworkPlugin: "calico"},
+		{NetworkPlugin: "kube-router", SHA256: map[string]string{"flannel": strings.Repeat("0", 64)}},
 		{Arch: "s390x"},
 		{Versions: map[string]string{"etcd": "v3.7.3/../../evil"}},
 		{SHA256: map[string]string{"runc": "ABC"}},
@@ -483,5 +487,237 @@ func TestFromConfig(t *testing.T) {
 	}
 	if _, err := FromConfig(config.Artifacts{Source: config.SourceLocal, Dir: "/set"}, ""); err == nil {
 		t.Error("local artifacts: no error")
+	}
+}
+
+func TestPinOfTheOtherPluginSaysSo(t *testing.T) {
+	_, err := Resolve(Request{NetworkPlugin: "kube-router", SHA256: map[string]string{"flannel": strings.Repeat("0", 64)}})
+	if err == nil || !strings.Contains(err.Error(), `"flannel", which only the flannel network plugin uses (this cluster's: kube-router)`) {
+		t.Errorf("got %v", err)
+	}
+	_, err = Resolve(Request{SHA256: map[string]string{"kube_router": strings.Repeat("0", 64)}})
+	if err == nil || !strings.Contains(err.Error(), "only the kube-router network plugin uses (this cluster's: routes)") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestResolveNetworkPlugin(t *testing.T) {
+	const mirror = "https://mirror.example/k"
+	for _, tc := range []struct {
+		req             Request
+		name, url, dest string // the plugin's artifact; "" for none
+	}{
+		{req: Request{}},
+		{req: Request{NetworkPlugin: "routes"}},
+		{req: Request{NetworkPlugin: "flannel"}, name: "flannel", dest: "bin/flanneld",
+			url: "https://github.com/flannel-io/flannel/releases/download/v0.28.11/flanneld-amd64"},
+		{req: Request{NetworkPlugin: "flannel", Arch: "arm64", Mirror: mirror + "/", Versions: map[string]string{"flannel": "0.27.4"}},
+			name: "flannel", dest: "bin/flanneld", url: mirror + "/flannel-io/flannel/releases/download/v0.27.4/flanneld-arm64"},
+		{req: Request{NetworkPlugin: "kube-router"}, name: "kube_router", dest: "bin/kube-router",
+			url: "https://github.com/cloudnativelabs/kube-router/releases/download/v2.1.0/kube-router_2.1.0_linux_amd64.tar.gz"},
+		{req: Request{NetworkPlugin: "kube-router", Arch: "arm64", Mirror: mirror, Versions: map[string]string{"kube_router": "v2.2.1"}},
+			name: "kube_router", dest: "bin/kube-router",
+			url: mirror + "/cloudnativelabs/kube-router/releases/download/v2.2.1/kube-router_2.2.1_linux_arm64.tar.gz"},
+	} {
+		arts, err := Resolve(tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 11
+		if tc.name != "" {
+			want = 12
+		}
+		if len(arts) != want {
+			t.Errorf("%+v: %d artifacts, want %d", tc.req, len(arts), want)
+		}
+		for _, a := range arts {
+			if (a.Name == "flannel" || a.Name == "kube_router") && a.Name != tc.name {
+				t.Errorf("%+v: resolves %s", tc.req, a.Name)
+			}
+			if a.Name != tc.name {
+				continue
+			}
+			if a.URL != tc.url || a.SumsURL != "" {
+				t.Errorf("%s: URL %s, checksum file %q; want %s and none (the project publishes none)", a.Name, a.URL, a.SumsURL, tc.url)
+			}
+			var dests []string
+			for _, d := range a.Files {
+				dests = append(dests, d)
+			}
+			if !slices.Equal(dests, []string{tc.dest}) {
+				t.Errorf("%s: files %v, want %s", a.Name, a.Files, tc.dest)
+			}
+		}
+	}
+}
+
+func TestPluginWithoutPinIsRefusedBeforeDownloading(t *testing.T) {
+	for plugin, p := range map[string]string{"flannel": flanneldPath, "kube-router": kubeRouterPath} {
+		u := newUpstream(t)
+		req := u.request(t)
+		req.NetworkPlugin = plugin
+		req.Upgrade = true // no published checksum to accept either
+		_, err := Fetch(context.Background(), req)
+		if !errors.Is(err, ErrNoChecksum) {
+			t.Fatalf("%s: got %v, want ErrNoChecksum", plugin, err)
+		}
+		name := strings.ReplaceAll(plugin, "-", "_")
+		for _, s := range []string{"https://github.com" + p, "publishes no checksum", req.LockFile, "sha256 = { " + name + " = "} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("error %q does not say %s", err, s)
+			}
+		}
+		if n := u.requests.Load(); n != 0 {
+			t.Errorf("%s: %d requests before refusing", plugin, n)
+		}
+		if exists(req.LockFile) {
+			t.Error("a failed fetch wrote the lock file")
+		}
+		noSet(t, req.CacheDir)
+	}
+}
+
+func TestFetchFlannel(t *testing.T) {
+	u := newUpstream(t)
+	plain := fetch(t, u.request(t))
+	req := u.request(t)
+	req.NetworkPlugin = "flannel"
+	sum := digest(u.files[flanneldPath])
+	req.SHA256 = map[string]string{"flannel": sum}
+	dir := fetch(t, req)
+
+	set := u.loadSet(t, dir, "bin/flanneld")
+	if m := set.Manifest; m.Flannel != "v0.28.11" || m.KubeRouter != "" || m.Kubernetes != "v1.37.2" {
+		t.Errorf("manifest versions: %+v", m)
+	}
+	if filepath.Base(dir) == filepath.Base(plain) {
+		t.Error("the set with flanneld has the key of the set without")
+	}
+	if host := u.hosts[flanneldPath]; host != "github.com" {
+		t.Errorf("flanneld was asked from %q, want github.com", host)
+	}
+	lock, _ := os.ReadFile(req.LockFile)
+	block := `artifact "flannel" {
+  version = "v0.28.11"
+  path    = "` + flanneldPath + `"
+  sha256  = "` + sum + `"
+}`
+	if !strings.Contains(string(lock), block) {
+		t.Errorf("lock file has no\n%s\nin\n%s", block, lock)
+	}
+
+	// The lock vouches for the file from now on: no pin needed, and nothing is asked again.
+	req.SHA256 = nil
+	before := u.requests.Load()
+	if again := fetch(t, req); again != dir {
+		t.Errorf("second fetch: %s, want %s", again, dir)
+	}
+	if n := u.requests.Load() - before; n != 0 {
+		t.Errorf("%d requests with everything cached, want 0", n)
+	}
+	// Another machine with the lock alone downloads it, even with -upgrade.
+	elsewhere := req
+	elsewhere.CacheDir, elsewhere.Upgrade = filepath.Join(t.TempDir(), "cache"), true
+	if other := fetch(t, elsewhere); filepath.Base(other) != filepath.Base(dir) {
+		t.Errorf("the same files built set %s, want %s", filepath.Base(other), filepath.Base(dir))
+	}
+	checkClean(t, req.CacheDir)
+}
+
+func TestFetchKubeRouterFromMirror(t *testing.T) {
+	u := newUpstream(t)
+	req := u.request(t)
+	req.Client, req.Mirror = nil, u.srv.URL+"/mirror/"
+	req.NetworkPlugin = "kube-router"
+	req.SHA256 = map[string]string{"kube_router": digest(u.files[kubeRouterPath])}
+	dir := fetch(t, req)
+
+	set := u.loadSet(t, dir, "bin/kube-router")
+	if m := set.Manifest; m.KubeRouter != "v2.1.0" || m.Flannel != "" {
+		t.Errorf("manifest versions: %+v", m)
+	}
+	if _, ok := u.hosts["/mirror"+kubeRouterPath]; !ok {
+		t.Errorf("kube-router was not fetched at /mirror%s", kubeRouterPath)
+	}
+	for path := range u.hosts {
+		if !strings.HasPrefix(path, "/mirror/") {
+			t.Errorf("%s was not asked from the mirror", path)
+		}
+	}
+
+	// The same cache builds another set for flannel, and the plugin-less set is a third.
+	req.NetworkPlugin = "flannel"
+	req.SHA256 = map[string]string{"flannel": digest(u.files[flanneldPath])}
+	flannel := fetch(t, req)
+	req.NetworkPlugin, req.SHA256 = "routes", nil
+	routes := fetch(t, req)
+	if dir == flannel || dir == routes || flannel == routes {
+		t.Errorf("sets for kube-router %s, flannel %s and routes %s are not three", dir, flannel, routes)
+	}
+	u.loadSet(t, routes)
+}
+
+func TestWrongPluginChecksumIsRefused(t *testing.T) {
+	for name, p := range map[string]string{"flannel": flanneldPath, "kube_router": kubeRouterPath} {
+		u := newUpstream(t)
+		req := u.request(t)
+		req.NetworkPlugin = strings.ReplaceAll(name, "_", "-")
+		wrong := digest([]byte("something else"))
+		req.SHA256 = map[string]string{name: wrong}
+
+		_, err := Fetch(context.Background(), req)
+		var ce *ChecksumError
+		if !errors.As(err, &ce) || ce.Artifact != name || ce.Source != Pin || ce.Expected != wrong || ce.Actual != digest(u.files[p]) {
+			t.Fatalf("%s: got %v, want a pin mismatch", name, err)
+		}
+		if !strings.Contains(err.Error(), "https://github.com"+p) {
+			t.Errorf("error %q does not name the URL", err)
+		}
+		if exists(filepath.Join(req.CacheDir, "sha256", ce.Actual)) {
+			t.Error("the refused file is in the cache")
+		}
+		if exists(req.LockFile) {
+			t.Error("a failed fetch wrote the lock file")
+		}
+		noSet(t, req.CacheDir)
+		checkClean(t, req.CacheDir)
+	}
+}
+
+func TestChangedPluginFileIsRefusedByTheLock(t *testing.T) {
+	u := newUpstream(t)
+	req := u.request(t)
+	req.NetworkPlugin = "flannel"
+	old := digest(u.files[flanneldPath])
+	req.SHA256 = map[string]string{"flannel": old}
+	fetch(t, req)
+
+	// Upstream replaces flanneld; another machine fetches with the same lock and no pin, even with -upgrade.
+	changed := payload("flanneld rebuilt", 200)
+	u.put(flanneldPath, changed)
+	elsewhere := req
+	elsewhere.CacheDir, elsewhere.SHA256, elsewhere.Upgrade = filepath.Join(t.TempDir(), "cache"), nil, true
+
+	_, err := Fetch(context.Background(), elsewhere)
+	var ce *ChecksumError
+	if !errors.As(err, &ce) || ce.Source != Lock || ce.Artifact != "flannel" || !ce.Unpublished {
+		t.Fatalf("got %v, want a lock mismatch for flannel", err)
+	}
+	for _, s := range []string{old, digest(changed), req.LockFile, "publishes no checksum", "sha256 = { flannel = "} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %s", err, s)
+		}
+	}
+	if strings.Contains(err.Error(), "-upgrade") {
+		t.Errorf("error %q offers -upgrade, which cannot accept a file without a published checksum", err)
+	}
+	noSet(t, elsewhere.CacheDir)
+
+	// A new pin accepts the change and replaces the locked digest.
+	elsewhere.SHA256 = map[string]string{"flannel": digest(changed)}
+	fetch(t, elsewhere)
+	lock, _ := os.ReadFile(req.LockFile)
+	if !strings.Contains(string(lock), digest(changed)) || strings.Contains(string(lock), old) {
+		t.Errorf("after the new pin the lock does not hold the new flanneld only:\n%s", lock)
 	}
 }

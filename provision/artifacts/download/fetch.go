@@ -1,6 +1,7 @@
 package download
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,6 +29,9 @@ type ChecksumError struct {
 	Expected, Actual string
 	Source           Source
 	Where            string // the checksum file's URL or the lock file's path
+	// Unpublished says the artifact's project publishes no checksum file (flannel, kube-router), so only a pin
+	// vouches for a changed file: -upgrade has nothing to accept.
+	Unpublished bool
 }
 
 func (e *ChecksumError) Error() string {
@@ -36,13 +40,31 @@ func (e *ChecksumError) Error() string {
 		msg += " " + e.Where
 	}
 	msg += fmt.Sprintf(" says %s; nothing was cached", e.Expected)
-	switch e.Source {
-	case Lock:
+	switch {
+	case e.Source == Lock && e.Unpublished:
+		return msg + fmt.Sprintf(" (the file changed, upstream or on the mirror, since it was locked, and its project publishes no checksum: if you trust the new file, pin its sha256 in the artifacts block, sha256 = { %s = \"…\" }, from a source you trust)", e.Artifact)
+	case e.Source == Lock:
 		return msg + fmt.Sprintf(" (the file changed, upstream or on the mirror, since it was locked: if you trust the change, delete the artifact %q block from the lock file or fetch with -upgrade)", e.Artifact)
-	case Pin:
+	case e.Source == Pin:
 		return msg + " (if the new file is the one you want, change the pin)"
 	}
 	return msg + " (the download or the file on the server is damaged)"
+}
+
+// ErrNoChecksum is wrapped by the error for a file whose project publishes no checksum and which neither a pin
+// nor the lock file vouches for: kforge installs no file it cannot check, and downloads none.
+var ErrNoChecksum = errors.New("nothing to check it against")
+
+// noChecksum is the error for a: unless a pin or its lock entry vouches for it, a file without a published
+// checksum is not even downloaded.
+func (f *fetcher) noChecksum(a Artifact) error {
+	lock := "there is no lock file"
+	if f.lock.path != "" {
+		lock = "the lock file " + f.lock.path + " has no entry for it"
+	}
+	return fmt.Errorf("download: %s: %s: %w: its project publishes no checksum file, the configuration pins no sha256 for %q and %s;"+
+		" pin the sha256 of this very file, taken from a source you trust, in the artifacts block: sha256 = { %s = \"<64 hex digits>\" }",
+		a.Name, a.URL, ErrNoChecksum, a.Name, lock, a.Name)
 }
 
 // Fetch makes sure every file of the request is in the cache and verified, builds the set from them and returns its
@@ -68,6 +90,10 @@ func Fetch(ctx context.Context, req Request) (string, error) {
 	for i, a := range arts {
 		sums[i] = f.locked(a)
 		known = known && sums[i] != ""
+		// Refused before anything is downloaded.
+		if a.SumsURL == "" && sums[i] == "" && req.SHA256[a.Name] == "" {
+			return "", f.noChecksum(a)
+		}
 	}
 	if dir := setDir(req.CacheDir, arts, sums); known && complete(dir) {
 		return dir, nil
@@ -93,11 +119,13 @@ type fetcher struct {
 	client *http.Client
 }
 
-// locked is the digest the lock file holds for a. Upgrading ignores it; so does a pin of another digest, since
-// writing a new pin is as deliberate as -upgrade: the download is then checked against the pin and recorded.
+// locked is the digest the lock file holds for a. Upgrading ignores it, unless a's project publishes no checksum
+// (then the lock is all that vouches for the file, and -upgrade would accept anything); a pin of another digest
+// ignores it too, since writing a new pin is as deliberate as -upgrade: the download is then checked against the
+// pin and recorded.
 func (f *fetcher) locked(a Artifact) string {
 	sum := f.lock.sum(a)
-	if f.req.Upgrade || (f.req.SHA256[a.Name] != "" && f.req.SHA256[a.Name] != sum) {
+	if (f.req.Upgrade && a.SumsURL != "") || (f.req.SHA256[a.Name] != "" && f.req.SHA256[a.Name] != sum) {
 		return ""
 	}
 	return sum
@@ -115,18 +143,25 @@ func (f *fetcher) ensure(ctx context.Context, a Artifact, locked string) (string
 		return "", err
 	}
 	pin := f.req.SHA256[a.Name]
-	if locked == "" && (pin == "" || pin == published) && exists(f.blob(published)) {
-		return published, nil
+	if published == "" && pin == "" && locked == "" {
+		return "", f.noChecksum(a) // Fetch refuses it first; this keeps an unchecked file out of the cache regardless
+	}
+	// Without a lock entry, a cached file whose digest every expectation names is the file.
+	if want := cmp.Or(published, pin); locked == "" && (pin == "" || published == "" || pin == published) && exists(f.blob(want)) {
+		return want, nil
 	}
 	return f.download(ctx, a, []ChecksumError{
 		{Expected: published, Source: Published, Where: a.SumsURL},
 		{Expected: pin, Source: Pin},
-		{Expected: locked, Source: Lock, Where: f.lock.path},
+		{Expected: locked, Source: Lock, Where: f.lock.path, Unpublished: a.SumsURL == ""},
 	})
 }
 
-// published reads the digest a's project publishes beside it.
+// published reads the digest a's project publishes beside it; "" when it publishes none.
 func (f *fetcher) published(ctx context.Context, a Artifact) (string, error) {
+	if a.SumsURL == "" {
+		return "", nil
+	}
 	resp, err := f.get(ctx, a.SumsURL)
 	if err != nil {
 		return "", fmt.Errorf("download: %s: checksum file: %w", a.Name, err)

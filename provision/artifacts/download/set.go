@@ -21,7 +21,8 @@ import (
 )
 
 // setDir is where the set of these files lives. Its name is a digest of every file's name, path and sha256, so the
-// same files find the same set whether they came from the official hosts or a mirror.
+// same files find the same set whether they came from the official hosts or a mirror, and a set with a network
+// plugin's binary (another artifact) is another set than one without.
 func setDir(cacheDir string, arts []Artifact, sums []string) string {
 	h := sha256.New()
 	for i, a := range arts {
@@ -66,6 +67,10 @@ func buildSet(cacheDir string, arts []Artifact, sums []string) (string, error) {
 			m.Etcd = a.Version
 		case "containerd":
 			m.Containerd = a.Version
+		case "flannel":
+			m.Flannel = a.Version
+		case "kube_router":
+			m.KubeRouter = a.Version
 		}
 	}
 	if err := finish(tmp, m); err != nil {

@@ -144,7 +144,22 @@ func (u *upstream) publish(arch string, v map[string]string) {
 	p = "/kubernetes-sigs/cri-tools/releases/download/" + crictl + "/crictl-" + crictl + "-linux-" + arch + ".tar.gz"
 	u.put(p, crictlTar)
 	u.put(p+".sha256", []byte(digest(crictlTar)+"\n"))
+
+	// The network plugins publish no checksum file.
+	flanneld := payload("flanneld "+v["flannel"]+" "+arch, 128)
+	u.put("/flannel-io/flannel/releases/download/"+v["flannel"]+"/flanneld-"+arch, flanneld)
+	u.want["bin/flanneld"] = flanneld
+
+	kr := v["kube_router"]
+	krTar := u.tarball(kr+arch, map[string]string{"kube-router": "bin/kube-router"}, "LICENSE", "README.md")
+	u.put("/cloudnativelabs/kube-router/releases/download/"+kr+"/kube-router_"+strings.TrimPrefix(kr, "v")+"_linux_"+arch+".tar.gz", krTar)
 }
+
+// Paths of the network plugins' files on the fake hosts, at the default versions for amd64.
+const (
+	flanneldPath   = "/flannel-io/flannel/releases/download/v0.28.11/flanneld-amd64"
+	kubeRouterPath = "/cloudnativelabs/kube-router/releases/download/v2.1.0/kube-router_2.1.0_linux_amd64.tar.gz"
+)
 
 // tarball makes a .tar.gz (its contents told apart by tag) with the members that end in the set (member → set path) and others, ending in "/" for
 // directories, that are left out.
