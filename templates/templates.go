@@ -52,6 +52,17 @@ type PodNetworkPlugin struct {
 	IP         string // the address that carries pod traffic between nodes
 	Kubeconfig string
 	NetConf    string // flannel's network config file
+	StopScript string // the clean-up when kforge removes it
+	// ServiceCIDR is the cluster's Service range (kube-router's firewall lets traffic to it through).
+	ServiceCIDR string
+}
+
+// PodNetworkStop is what a plugin's clean-up script removes: chains and ipsets by name (extended regular
+// expressions, without anchors), interfaces, the routes of a protocol number, directories.
+type PodNetworkStop struct {
+	Unit, Chains, IPSets string
+	Links, Dirs          []string
+	RouteProto           int
 }
 
 // FlannelNetConf is flannel's network config: the cluster's pod CIDR and the backend.

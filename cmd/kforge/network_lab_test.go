@@ -116,10 +116,10 @@ func pluginScenario(t *testing.T, plugin string) {
 		t.Errorf("destroy --purge-data does not delete flannel.1:\n%s", r.stdout)
 	}
 	for i := range l.Hosts {
-		// Nothing of the plugin's is left: no binary, interface, or (kube-router's, which it removes when kforge
-		// disables and stops it) firewall chain, ipset or route.
+		// Nothing of the plugin's is left: no binary, interface, firewall chain, ipset or route (each plugin's unit
+		// removes what it made when kforge disables and stops it).
 		if got := onHost(t, l, i, "systemctl is-active "+pluginUnitOf(plugin)+"; ls /usr/local/bin; ls /sys/class/net | grep -E '^(cni0|flannel)'; "+
-			"iptables-save | grep -c KUBE-ROUTER | grep -v '^0$'; ipset list -n | grep -i kube-router; ip route show proto 17; true"); got != "inactive" {
+			"iptables-save | grep -E 'FLANNEL|KUBE-ROUTER'; ipset list -n | grep -i kube-router; ip route show proto 17; ls /run/flannel 2>/dev/null; true"); got != "inactive" {
 			t.Errorf("left on %s after destroy --purge-data: %q", l.Hosts[i].Name, got)
 		}
 	}

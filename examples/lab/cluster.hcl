@@ -31,6 +31,12 @@ cluster "demo" {
     conntrack_max_per_core = 0
   }
 
+  # How pods on different nodes reach each other: "routes" (kforge's routes on every node), "flannel" (VXLAN)
+  # or "kube-router" (BGP routes and NetworkPolicy). The README's "Pod network" compares them.
+  network {
+    plugin = "routes"
+  }
+
   # The lab has no DNS server to forward to: cluster DNS answers the cluster's names only.
   dns {
     upstream = []

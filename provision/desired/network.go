@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"strings"
 
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/pki"
@@ -47,7 +48,7 @@ func podNetwork(c *config.Cluster, set *artifacts.Set, h config.Host, podCIDRs m
 		rest, err = flannel(c, set, h)
 	case config.PluginKubeRouter:
 		cni.MTU = kubeRouterMTU
-		rest, err = kubeRouter(set, h)
+		rest, err = kubeRouter(c, set, h)
 	default:
 		// Without a plugin nothing else masquerades what pods send out of the cluster.
 		cni.IPMasq = true
@@ -127,7 +128,7 @@ func PluginOf(managed []plan.Managed) string {
 // flannel runs flanneld, a VXLAN overlay between the nodes; health: it wrote the node's subnet and serves
 // its health port.
 func flannel(c *config.Cluster, set *artifacts.Set, h config.Host) ([]resource.Resource, error) {
-	const netConf = KubernetesDir + "/flannel/net-conf.json"
+	netConf := path.Join(pluginDir(flannelUnit), "net-conf.json")
 	conf, err := templates.Render("flannel-net-conf.json", templates.FlannelNetConf{Network: c.PodCIDR.String(), Backend: "vxlan"})
 	if err != nil {
 		return nil, err
@@ -135,21 +136,28 @@ func flannel(c *config.Cluster, set *artifacts.Set, h config.Host) ([]resource.R
 	return plugin(set, h, "bin/flanneld", "flanneld "+set.Manifest.Flannel, flannelUnit,
 		templates.PodNetworkPlugin{Name: h.Name, IP: h.ClusterAddress(), Kubeconfig: podNetworkKubeconfig, NetConf: netConf},
 		"test -s /run/flannel/subnet.env && timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/10267'",
-		dir(KubernetesDir+"/flannel", 0o755), file(netConf, conf, 0o644, false, ""))
+		templates.PodNetworkStop{Chains: "FLANNEL-[A-Z0-9-]+", Links: []string{"flannel.1"}, Dirs: []string{"/run/flannel"}},
+		file(netConf, conf, 0o644, false, ""))
 }
 
 // kubeRouter runs kube-router: routes to the other nodes' pod CIDRs learnt over BGP, and NetworkPolicy in the
 // node's firewall; health: its health port serves.
-func kubeRouter(set *artifacts.Set, h config.Host) ([]resource.Resource, error) {
+func kubeRouter(c *config.Cluster, set *artifacts.Set, h config.Host) ([]resource.Resource, error) {
 	return plugin(set, h, "bin/kube-router", "kube-router "+set.Manifest.KubeRouter, kubeRouterUnit,
-		templates.PodNetworkPlugin{Name: h.Name, IP: h.ClusterAddress(), Kubeconfig: podNetworkKubeconfig},
-		"timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/20244'")
+		templates.PodNetworkPlugin{Name: h.Name, IP: h.ClusterAddress(), Kubeconfig: podNetworkKubeconfig, ServiceCIDR: c.ServiceCIDR.String()},
+		"timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/20244'",
+		// Its injected routes carry protocol 17 (it is what `ip route` shows for them).
+		templates.PodNetworkStop{Chains: "KUBE-ROUTER-[A-Z]+|KUBE-POD-FW-[A-Z0-9]+|KUBE-NWPLCY-[A-Z0-9]+",
+			IPSets: "kube-router-[a-z0-9-]+|KUBE-(SRC|DST)-[A-Z0-9]+", RouteProto: 17})
 }
 
-// plugin is a plugin's binary, its unit (the template of the unit's name, rendered from data) and the files it
-// reads, each restarting it.
+// pluginDir holds a plugin's files: /etc/kubernetes/flanneld, /etc/kubernetes/kube-router.
+func pluginDir(unit string) string { return path.Join(KubernetesDir, strings.TrimSuffix(unit, ".service")) }
+
+// plugin is a plugin's binary, its unit (the template of the unit's name, rendered from data), the files it
+// reads, each restarting it, and the script that cleans up after it when kforge removes it.
 func plugin(set *artifacts.Set, h config.Host, binPath, version, unitName string, data templates.PodNetworkPlugin,
-	health string, files ...resource.Resource) ([]resource.Resource, error) {
+	health string, stop templates.PodNetworkStop, files ...resource.Resource) ([]resource.Resource, error) {
 	if _, err := netip.ParseAddr(h.ClusterAddress()); err != nil {
 		return nil, fmt.Errorf("node %s needs an IP address for the pod network: set internal_address", h.Name)
 	}
@@ -159,17 +167,22 @@ func plugin(set *artifacts.Set, h config.Host, binPath, version, unitName string
 		return nil, fmt.Errorf("%w (an artifact set with the pod-network plugins: make artifacts)", err)
 	}
 	bin.Restarts = []string{unitID}
+	stop.Unit = unitName
+	script, err := templates.Render("pod-network-stop.sh", stop)
+	if err != nil {
+		return nil, err
+	}
+	data.StopScript = path.Join(pluginDir(unitName), "stop.sh")
 	unit, err := templates.Render(unitName, data)
 	if err != nil {
 		return nil, err
 	}
-	unitFile := file("/etc/systemd/system/"+unitName, unit, 0o644, false, "")
-	unitFile.Diffable = true
-	out := []resource.Resource{bin}
-	for _, f := range append(files, unitFile) {
-		if f.Kind == resource.File {
-			f.Diffable, f.Restarts = true, []string{unitID}
-		}
+	// The script runs only when the unit stops: a new one need not restart it.
+	stopFile := file(data.StopScript, script, 0o755, false, "")
+	stopFile.Diffable = true
+	out := []resource.Resource{bin, dir(pluginDir(unitName), 0o755), stopFile}
+	for _, f := range append(files, file("/etc/systemd/system/"+unitName, unit, 0o644, false, "")) {
+		f.Diffable, f.Restarts = true, []string{unitID}
 		out = append(out, f)
 	}
 	return append(out, resource.Resource{Kind: resource.Unit, Name: unitName, Enabled: true, Active: true, Health: health}), nil

@@ -129,7 +129,7 @@ func TestPluginResources(t *testing.T) {
 		plugin, unit, bin, mtu string
 		files                  []string
 	}{
-		{config.PluginFlannel, flannelUnit, "/usr/local/bin/flanneld", `"mtu": 1450`, []string{"/etc/kubernetes/flannel/net-conf.json"}},
+		{config.PluginFlannel, flannelUnit, "/usr/local/bin/flanneld", `"mtu": 1450`, []string{"/etc/kubernetes/flanneld/net-conf.json"}},
 		{config.PluginKubeRouter, kubeRouterUnit, "/usr/local/bin/kube-router", `"mtu": 1480`, nil},
 	} {
 		t.Run(tc.plugin, func(t *testing.T) {
@@ -161,6 +161,11 @@ func TestPluginResources(t *testing.T) {
 					if r, ok := byName[name]; !ok || !slices.Contains(r.Restarts, unitID) {
 						t.Errorf("%s: %s: present %v, restarts %v", h.Name, name, ok, r.Restarts)
 					}
+				}
+				stop := byName[pluginDir(tc.unit)+"/stop.sh"]
+				if unit := string(byName["/etc/systemd/system/"+tc.unit].Content); stop.Mode != 0o755 || len(stop.Restarts) != 0 ||
+					!strings.Contains(unit, "ExecStopPost=-"+stop.Name+"\n") || !strings.Contains(string(stop.Content), "systemctl -q is-enabled "+tc.unit+" && exit 0") {
+					t.Errorf("%s: stop script %s (mode %v, restarts %v) or its ExecStopPost:\n%s", h.Name, stop.Name, stop.Mode, stop.Restarts, unit)
 				}
 				if u := byName[tc.unit]; u.Kind != resource.Unit || !u.Enabled || !u.Active || u.Health == "" {
 					t.Errorf("%s: unit %+v", h.Name, u)

@@ -73,7 +73,7 @@ func (v *ValidateHuman) Result(r ValidateResult) error {
 	if s.APIEndpoint != "" {
 		fmt.Fprintf(&b, "  %-14s      %s\n", "api endpoint", s.APIEndpoint)
 	}
-	fmt.Fprintf(&b, "  %-14s      pods %s, services %s\n", "networks", s.PodCIDR, s.ServiceCIDR)
+	fmt.Fprintf(&b, "  %-14s      pods %s (%s), services %s\n", "networks", s.PodCIDR, s.NetworkPlugin, s.ServiceCIDR)
 	fmt.Fprintf(&b, "  %-14s      %s\n", "cluster dns", dnsLine(s.DNS))
 	for _, r := range slices.Sorted(maps.Keys(s.RegistryMirrors)) {
 		fmt.Fprintf(&b, "  %-14s      %s → %s, then the registry\n", "image mirror", r, strings.Join(s.RegistryMirrors[r], ", "))
@@ -130,6 +130,7 @@ type ClusterSummary struct {
 	APIEndpoint       string        `json:"api_endpoint,omitempty"`
 	PodCIDR           string        `json:"pod_cidr"`
 	ServiceCIDR       string        `json:"service_cidr"`
+	NetworkPlugin     string        `json:"network_plugin"`
 	Providers         []string      `json:"providers,omitempty"`
 	DNS               DNSSummary    `json:"dns"`
 	// RegistryMirrors: registry → the mirrors containerd tries first, as configured.
@@ -156,7 +157,7 @@ type RoleSummary struct {
 // Summarize extracts the summary from a validated cluster.
 func Summarize(c *config.Cluster) ClusterSummary {
 	s := ClusterSummary{Name: c.Name, KubernetesVersion: c.KubernetesVersion.String(), HostCount: len(c.Hosts),
-		PodCIDR: c.PodCIDR.String(), ServiceCIDR: c.ServiceCIDR.String()}
+		PodCIDR: c.PodCIDR.String(), ServiceCIDR: c.ServiceCIDR.String(), NetworkPlugin: c.Network.Plugin}
 	for _, r := range []config.Role{config.RoleControlPlane, config.RoleEtcd, config.RoleWorker} {
 		rs := RoleSummary{Role: string(r), Hosts: []string{}}
 		for _, h := range c.HostsWith(r) {
