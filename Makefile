@@ -38,11 +38,12 @@ demo-down: build
 # Everything CI checks, ending with the test runner's summary.
 test: deps artifacts fmt-check vet staticcheck fuzz-brief unit
 
-# The pod-network plugins' end-to-end scenario, one lab cluster per plugin (flannel, then kube-router): pod to pod
-# across nodes, the kubernetes Service, cluster DNS, NetworkPolicy (kube-router), adding a node that touches no
-# other node, switching plugins refused. make test runs the default plugin's (routes) scenario.
+# The pod-network plugins' end-to-end scenario alone (make test runs it too), one lab cluster per plugin (flannel,
+# then kube-router): pod to pod across nodes, the kubernetes Service, cluster DNS, NetworkPolicy (kube-router), adding
+# a node that touches no other node, switching plugins refused, nothing left after destroy. The default plugin's
+# (routes) scenario is TestComponentsOnALab.
 test-network: deps artifacts
-	KFORGE_NETWORK_TEST=1 KFORGE_SCENARIO_TEST=TestPodNetworkPluginsOnALab scripts/test.sh -race -count=1 -timeout 40m -run '^TestPodNetworkPluginsOnALab$$' ./cmd/kforge
+	KFORGE_SCENARIO_TEST=TestPodNetworkPluginsOnALab scripts/test.sh -race -count=1 -timeout 40m -run '^TestPodNetworkPluginsOnALab$$' ./cmd/kforge
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

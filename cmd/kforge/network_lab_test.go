@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,11 +15,8 @@ import (
 // the nodes from the API (routes, the default, is TestComponentsOnALab's): pod to pod across nodes, the
 // kubernetes Service's address and cluster DNS; with kube-router, NetworkPolicy; then a fourth node joins with
 // changes only on it and the control plane's API objects, and its pods reach the others'; switching the plugin
-// is refused; destroy --purge-data removes the plugin's interface. `make test-network` runs it (KFORGE_NETWORK_TEST=1).
+// is refused; destroy leaves nothing of the plugin's. make test runs it; `make test-network` runs it alone.
 func TestPodNetworkPluginsOnALab(t *testing.T) {
-	if os.Getenv("KFORGE_NETWORK_TEST") == "" {
-		t.Skip("make test-network runs this (KFORGE_NETWORK_TEST=1): a cluster per plugin")
-	}
 	for _, plugin := range []string{config.PluginFlannel, config.PluginKubeRouter} {
 		t.Run(plugin, func(t *testing.T) { pluginScenario(t, plugin) })
 	}
