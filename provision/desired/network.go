@@ -152,7 +152,9 @@ func kubeRouter(c *config.Cluster, set *artifacts.Set, h config.Host) ([]resourc
 }
 
 // pluginDir holds a plugin's files: /etc/kubernetes/flanneld, /etc/kubernetes/kube-router.
-func pluginDir(unit string) string { return path.Join(KubernetesDir, strings.TrimSuffix(unit, ".service")) }
+func pluginDir(unit string) string {
+	return path.Join(KubernetesDir, strings.TrimSuffix(unit, ".service"))
+}
 
 // plugin is a plugin's binary, its unit (the template of the unit's name, rendered from data), the files it
 // reads, each restarting it, and the script that cleans up after it when kforge removes it.
