@@ -43,7 +43,7 @@ func pluginScenario(t *testing.T, plugin string) {
 		}
 	}
 	if plugin == config.PluginFlannel {
-		if got := onHost(t, l, 1, "ip -d link show flannel.1 | grep -o 'vxlan id 1' ; cat /sys/class/net/cni0/mtu 2>/dev/null || true"); !strings.HasPrefix(got, "vxlan id 1") {
+		if got := onHost(t, l, 1, "ip -d link show flannel.1 | grep -o 'vxlan id 1' || true"); !strings.HasPrefix(got, "vxlan id 1") {
 			t.Errorf("flannel.1 on %s: %q", l.Hosts[1].Name, got)
 		}
 	}
@@ -101,9 +101,30 @@ func pluginScenario(t *testing.T, plugin string) {
 		!strings.Contains(r.stderr, "cluster.hcl:") {
 		t.Errorf("switching to routes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	writeLabConfig(t, dir, l, 4, extra, artifacts)
 
-	onHost(t, l, 0, kubectl+"delete pod hello server newcomer --now --wait=true; "+kubectl+"delete service server --ignore-not-found")
+	// The fourth node leaves: again only it and the API objects change, and the plugin cleans up after itself on
+	// its host as kforge removes it.
+	onHost(t, l, 0, kubectl+"delete pod newcomer --now --wait=true")
+	writeLabConfig(t, dir, l, clusterHosts, extra, artifacts)
+	r = kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
+	changes = planChanges(r.stdout)
+	if r.code != 2 || len(changes) != 2 || !slices.Equal(changes[l.Hosts[0].Name], objects) {
+		t.Fatalf("plan removing %s: exit %d, changes %q\n%s%s", newHost, r.code, changes, r.stdout, r.stderr)
+	}
+	for _, c := range changes[newHost] {
+		if !strings.HasPrefix(c, "-") {
+			t.Errorf("on the removed host %s, not a removal: %s", newHost, c)
+		}
+	}
+	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 {
+		t.Fatalf("apply removing %s: exit %d\n%s%s", newHost, r.code, r.stdout, r.stderr)
+	}
+	noPluginLeft(t, l, 3, plugin)
+	if r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode"); r.code != 0 {
+		t.Errorf("plan after removing %s: exit %d\n%s", newHost, r.code, r.stdout)
+	}
+
+	onHost(t, l, 0, kubectl+"delete pod hello server --now --wait=true; "+kubectl+"delete service server --ignore-not-found")
 	r = kforge(t, nil, "", "-c", dir, "destroy", "--auto-approve", "--purge-data")
 	if r.code != 0 {
 		t.Fatalf("destroy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -111,13 +132,21 @@ func pluginScenario(t *testing.T, plugin string) {
 	if plugin == config.PluginFlannel && !strings.Contains(r.stdout, "-   link flannel.1  (--purge-data: the pod network's interface)") {
 		t.Errorf("destroy --purge-data does not delete flannel.1:\n%s", r.stdout)
 	}
-	for i := range l.Hosts {
-		// Nothing of the plugin's is left: no binary, interface, firewall chain, ipset or route (each plugin's unit
-		// removes what it made when kforge disables and stops it).
-		if got := onHost(t, l, i, "systemctl is-active "+pluginUnitOf(plugin)+"; ls /usr/local/bin; ls /sys/class/net | grep -E '^(cni0|flannel)'; "+
-			"iptables-save | grep -E 'FLANNEL|KUBE-ROUTER'; ipset list -n | grep -i kube-router; ip route show proto 17; ls /run/flannel 2>/dev/null; true"); got != "inactive" {
-			t.Errorf("left on %s after destroy --purge-data: %q", l.Hosts[i].Name, got)
+	for i := range l.Hosts[:clusterHosts] {
+		noPluginLeft(t, l, i, plugin)
+		if got := onHost(t, l, i, "ls /sys/class/net | grep -c '^cni0$' || true"); got != "0" {
+			t.Errorf("cni0 left on %s after destroy --purge-data", l.Hosts[i].Name)
 		}
+	}
+}
+
+// noPluginLeft: nothing of the plugin's is left on host i: no binary, interface, firewall chain, ipset or route
+// (each plugin's unit removes what it made when kforge disables and stops it).
+func noPluginLeft(t *testing.T, l *lab.Lab, i int, plugin string) {
+	t.Helper()
+	if got := onHost(t, l, i, "systemctl is-active "+pluginUnitOf(plugin)+"; ls /usr/local/bin; ls /sys/class/net | grep '^flannel'; "+
+		"iptables-save | grep -E 'FLANNEL|KUBE-ROUTER'; ipset list -n | grep -i kube-router; ip route show proto 17; ls /run/flannel 2>/dev/null; true"); got != "inactive" {
+		t.Errorf("left on %s after kforge removed it: %q", l.Hosts[i].Name, got)
 	}
 }
 
@@ -144,7 +173,7 @@ spec:
   policyTypes: [Ingress]
 `)
 	if got := waitFetch(t, l, "hello", serverIP, false); got == "server" {
-		t.Errorf("deny-all: hello still fetched from server")
+		t.Errorf("deny-all: hello still fetched from server; kube-router on %s:\n%s", l.Hosts[2].Name, policyState(t, l, 2))
 	} else {
 		t.Logf("kube-router: with deny-all on server, hello's fetch fails: %q", got)
 	}
@@ -167,7 +196,7 @@ spec:
           port: 8080
 `)
 	if got := waitFetch(t, l, "hello", serverIP, true); got != "server" {
-		t.Errorf("allow-hello: %q", got)
+		t.Errorf("allow-hello: %q; kube-router on %s:\n%s", got, l.Hosts[2].Name, policyState(t, l, 2))
 	} else {
 		t.Logf("kube-router: allow-hello lets hello fetch from server again")
 	}
@@ -177,19 +206,27 @@ spec:
 	}
 }
 
-// waitFetch asks until pod's fetch from the server succeeds (or fails, with !want), 15 times at most, 2 s apart
-// (and each takes up to 10 s when it times out): policies reach every node's firewall, and routes to a new node every other node, a
-// moment after the API has them.
+// waitFetch asks until pod's fetch from the server succeeds (or fails, with !want), 2 s apart, for 150 s at most
+// (a fetch that times out takes 10 s): policies reach every node's firewall, and routes to a new node every other
+// node, a moment after the API has them. It logs how long that took.
 func waitFetch(t *testing.T, l *lab.Lab, pod, ip string, want bool) string {
 	t.Helper()
-	got := ""
-	for range 15 {
+	got, start := "", time.Now()
+	for time.Since(start) < 150*time.Second {
 		if got = podFetch(t, l, pod, ip); (got == "server") == want {
+			t.Logf("%s's fetch from %s %s after %.0f s", pod, ip, map[bool]string{true: "succeeded", false: "failed"}[want], time.Since(start).Seconds())
 			return got
 		}
 		time.Sleep(2 * time.Second)
 	}
 	return got
+}
+
+// policyState is what kube-router on host i made of the policies: its log and its policy chains and sets.
+func policyState(t *testing.T, l *lab.Lab, i int) string {
+	t.Helper()
+	return onHost(t, l, i, "journalctl -u kube-router.service --no-pager -o cat --since=-5min | grep -v '^I' | tail -20; "+
+		"iptables-save | grep -E 'KUBE-NWPLCY|KUBE-POD-FW' | tail -30; ipset list -n | grep -E 'KUBE-(SRC|DST)'")
 }
 
 // cleanPlugins stops the plugins a failed test left running on the lab's hosts (kube-router removes its firewall
