@@ -506,8 +506,8 @@ func TestNetworkPlugin(t *testing.T) {
 		if c.Network.Plugin != want {
 			t.Errorf("%q: plugin %q, want %q", block, c.Network.Plugin, want)
 		}
-		if c.Network.RoutesItself() != (want != "routes") || c.Network.EnforcesPolicy() != (want == "kube-router") {
-			t.Errorf("%q: routes itself %v, enforces policy %v", block, c.Network.RoutesItself(), c.Network.EnforcesPolicy())
+		if c.Network.RoutesItself() != (want != "routes") {
+			t.Errorf("%q: routes itself %v", block, c.Network.RoutesItself())
 		}
 	}
 	_, diags := load("network {\n  plugin = \"flanel\"\n}")

@@ -148,9 +148,6 @@ var NetworkPlugins = []string{PluginRoutes, PluginFlannel, PluginKubeRouter}
 // a node then changes nothing on the others.
 func (n Network) RoutesItself() bool { return n.Plugin != PluginRoutes }
 
-// EnforcesPolicy reports whether NetworkPolicy objects take effect.
-func (n Network) EnforcesPolicy() bool { return n.Plugin == PluginKubeRouter }
-
 // Security is how far the cluster follows the CIS Kubernetes Benchmark: all the way by default; each setting
 // that relaxes an item is listed by Relaxations, which plan and preflight show as warnings.
 type Security struct {

@@ -112,7 +112,7 @@ func checkBinaries(t Target) Result {
 	}
 	switch {
 	case len(missing) > 0:
-		r := failure("missing: %s (kube-proxy mode %s)", strings.Join(missing, ", "), proxyMode(t.Cluster))
+		r := failure("missing: %s (kube-proxy mode %s, network plugin %s)", strings.Join(missing, ", "), proxyMode(t.Cluster), t.Cluster.Network.Plugin)
 		if len(absent) > 0 {
 			r.Detail += "; also missing, recommended: " + strings.Join(absent, ", ")
 		}
