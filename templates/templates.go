@@ -49,7 +49,7 @@ type CNI struct {
 // PodNetworkPlugin is what a node's flanneld or kube-router unit needs.
 type PodNetworkPlugin struct {
 	Name       string // the node's name
-	IP         string // the address that carries pod traffic between nodes
+	IP         string // the address that carries pod traffic between nodes (flanneld's --iface)
 	Kubeconfig string
 	NetConf    string // flannel's network config file
 	StopScript string // the clean-up when kforge removes it

@@ -791,6 +791,11 @@ func planChanges(out string) map[string][]string {
 	return changes
 }
 
+// objectsChanged is the plan on a control-plane host when the API objects kforge applies change (a node joins or
+// leaves): the file and the unit that applies it.
+var objectsChanged = []string{"~   file /etc/kubernetes/kforge/objects.yaml  (content changed)",
+	"↻   unit kforge-objects.service  (/etc/kubernetes/kforge/objects.yaml changed)"}
+
 // addAndRemoveAWorker: a fourth host joins as a worker (the plan creates everything on it and, elsewhere, only
 // adds its Node object and the routes to its pods), becomes Ready, then leaves: the plan removes its files and
 // its Node object, which apply drains first.
@@ -802,8 +807,7 @@ func addAndRemoveAWorker(t *testing.T, l *lab.Lab, dir, extra, artifacts string)
 	routes := []string{"~   file /etc/systemd/system/kforge-routes.service  (content changed)",
 		"↻   unit kforge-routes.service  (/etc/systemd/system/kforge-routes.service changed)"}
 	want := map[string][]string{
-		l.Hosts[0].Name: append([]string{"~   file /etc/kubernetes/kforge/objects.yaml  (content changed)",
-			"↻   unit kforge-objects.service  (/etc/kubernetes/kforge/objects.yaml changed)"}, routes...),
+		l.Hosts[0].Name: append(slices.Clone(objectsChanged), routes...),
 		l.Hosts[1].Name: routes, l.Hosts[2].Name: routes,
 	}
 	for _, h := range l.Hosts[:3] {
@@ -833,7 +837,7 @@ func addAndRemoveAWorker(t *testing.T, l *lab.Lab, dir, extra, artifacts string)
 	r = kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
 	changes = planChanges(r.stdout)
 	if r.code != 2 || !strings.Contains(r.stdout, "host "+newHost+"\n") || !strings.Contains(r.stdout, "(no longer in the configuration)") ||
-		!strings.Contains(r.stdout, "-  name: "+newHost) || !slices.Contains(changes[l.Hosts[0].Name], "↻   unit kforge-objects.service  (/etc/kubernetes/kforge/objects.yaml changed)") {
+		!strings.Contains(r.stdout, "-  name: "+newHost) || !slices.Contains(changes[l.Hosts[0].Name], objectsChanged[1]) {
 		t.Fatalf("plan removing %s: exit %d\n%s%s", newHost, r.code, r.stdout, r.stderr)
 	}
 	for _, c := range changes[newHost] {

@@ -9,6 +9,7 @@ import (
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/providers/lab"
 	"github.com/kforge/kforge/providers/lab/labtest"
+	"github.com/kforge/kforge/provision/desired"
 )
 
 // TestPodNetworkPluginsOnALab runs the end-to-end pod checks on a 3-node lab cluster with each plugin that learns
@@ -38,7 +39,7 @@ func pluginScenario(t *testing.T, plugin string) {
 	waitNodesReady(t, l, clusterHosts)
 	for i := range l.Hosts[:clusterHosts] {
 		// No route of kforge's (proto 200): the plugin routes.
-		if got := onHost(t, l, i, "systemctl is-active "+pluginUnitOf(plugin)+"; ip route show proto 200; test -e /etc/systemd/system/kforge-routes.service && echo routes unit; true"); got != "active" {
+		if got := onHost(t, l, i, "systemctl is-active "+desired.PluginUnit(config.Network{Plugin: plugin})+"; ip route show proto 200; test -e /etc/systemd/system/kforge-routes.service && echo routes unit; true"); got != "active" {
 			t.Errorf("%s on %s: %q", plugin, l.Hosts[i].Name, got)
 		}
 	}
@@ -74,9 +75,7 @@ func pluginScenario(t *testing.T, plugin string) {
 	writeLabConfig(t, dir, l, 4, extra, artifacts)
 	r := kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
 	changes := planChanges(r.stdout)
-	objects := []string{"~   file /etc/kubernetes/kforge/objects.yaml  (content changed)",
-		"↻   unit kforge-objects.service  (/etc/kubernetes/kforge/objects.yaml changed)"}
-	if r.code != 2 || len(changes) != 2 || !slices.Equal(changes[l.Hosts[0].Name], objects) || len(changes[newHost]) < 40 {
+	if r.code != 2 || len(changes) != 2 || !slices.Equal(changes[l.Hosts[0].Name], objectsChanged) || len(changes[newHost]) < 40 {
 		t.Fatalf("plan adding %s: exit %d, changes %q\n%s%s", newHost, r.code, changes, r.stdout, r.stderr)
 	}
 	if r := kforge(t, nil, "", "-c", dir, "apply", "--auto-approve"); r.code != 0 || !strings.Contains(r.stdout, "All 4 nodes are Ready") {
@@ -108,7 +107,7 @@ func pluginScenario(t *testing.T, plugin string) {
 	writeLabConfig(t, dir, l, clusterHosts, extra, artifacts)
 	r = kforge(t, nil, "", "-c", dir, "plan", "--detailed-exitcode")
 	changes = planChanges(r.stdout)
-	if r.code != 2 || len(changes) != 2 || !slices.Equal(changes[l.Hosts[0].Name], objects) {
+	if r.code != 2 || len(changes) != 2 || !slices.Equal(changes[l.Hosts[0].Name], objectsChanged) {
 		t.Fatalf("plan removing %s: exit %d, changes %q\n%s%s", newHost, r.code, changes, r.stdout, r.stderr)
 	}
 	for _, c := range changes[newHost] {
@@ -144,17 +143,10 @@ func pluginScenario(t *testing.T, plugin string) {
 // (each plugin's unit removes what it made when kforge disables and stops it).
 func noPluginLeft(t *testing.T, l *lab.Lab, i int, plugin string) {
 	t.Helper()
-	if got := onHost(t, l, i, "systemctl is-active "+pluginUnitOf(plugin)+"; ls /usr/local/bin; ls /sys/class/net | grep '^flannel'; "+
+	if got := onHost(t, l, i, "systemctl is-active "+desired.PluginUnit(config.Network{Plugin: plugin})+"; ls /usr/local/bin; ls /sys/class/net | grep '^flannel'; "+
 		"iptables-save | grep -E 'FLANNEL|KUBE-ROUTER'; ipset list -n | grep -i kube-router; ip route show proto 17; ls /run/flannel 2>/dev/null; true"); got != "inactive" {
 		t.Errorf("left on %s after kforge removed it: %q", l.Hosts[i].Name, got)
 	}
-}
-
-func pluginUnitOf(plugin string) string {
-	if plugin == config.PluginFlannel {
-		return "flanneld.service"
-	}
-	return "kube-router.service"
 }
 
 // networkPolicy: a deny-all ingress policy on the server pod stops the client on another node; a rule allowing

@@ -530,25 +530,8 @@ func TestSigningPairThroughARotation(t *testing.T) {
 	}
 	build := func() map[string][]byte {
 		t.Helper()
-		changes, err := pki.Plan(pki.Catalog(c), store, c.PKI, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pki.Apply(store, pki.CFSSL{}, changes, c.PKI); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pki.EnsureEncryptionConfig(store, c.SecretsEncryption, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		if changes, err = pki.Plan(pki.Catalog(c), store, c.PKI, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		hosts, err := Build(Input{Cluster: c, Store: store, PKIChanges: changes})
-		if err != nil {
-			t.Fatal(err)
-		}
 		files := map[string][]byte{}
-		for _, r := range hosts["cp-1"] {
+		for _, r := range buildAll(t, c, store, nil, map[string]string{})["cp-1"] {
 			files[r.Name] = r.Content
 		}
 		return files
@@ -684,6 +667,37 @@ func TestSecuritySettings(t *testing.T) {
 	if !strings.Contains(relaxed[AdmissionConfigFile], `enforce: "privileged"`) {
 		t.Errorf("admission config:\n%s", relaxed[AdmissionConfigFile])
 	}
+}
+
+// buildAll is every host's resources for c (with set's binaries, if any), its PKI issued in store and each node's
+// pod CIDR kept in cidrs, as an apply leaves them.
+func buildAll(t *testing.T, c *config.Cluster, store *pki.Store, set *artifacts.Set, cidrs map[string]string) map[string][]resource.Resource {
+	t.Helper()
+	changes, err := pki.Plan(pki.Catalog(c), store, c.PKI, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.Apply(store, pki.CFSSL{}, changes, c.PKI); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.EnsureEncryptionConfig(store, c.SecretsEncryption, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if changes, err = pki.Plan(pki.Catalog(c), store, c.PKI, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	assigned, err := AssignPodCIDRs(c, cidrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, p := range assigned {
+		cidrs[h] = p.String()
+	}
+	out, err := Build(Input{Cluster: c, Store: store, PKIChanges: changes, Artifacts: set, PodCIDRs: assigned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // controlPlaneSet is an artifact set with the control plane's binaries (fake digests): enough for controlPlane.

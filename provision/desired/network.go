@@ -94,8 +94,8 @@ func routesTo(c *config.Cluster, self config.Host, podCIDRs map[string]netip.Pre
 // podNetworkKubeconfig is the plugin's credentials on every node.
 var podNetworkKubeconfig = kubeconfigPath(pki.PodNetworkCert)
 
-// pluginUnit is the unit of the cluster's pod-network plugin, "" for routes (a oneshot nothing restarts).
-func pluginUnit(n config.Network) string {
+// PluginUnit is the unit of the cluster's pod-network plugin, "" for routes (a oneshot nothing restarts).
+func PluginUnit(n config.Network) string {
 	switch n.Plugin {
 	case config.PluginFlannel:
 		return flannelUnit
@@ -144,7 +144,7 @@ func flannel(c *config.Cluster, set *artifacts.Set, h config.Host) ([]resource.R
 // node's firewall; health: its health port serves.
 func kubeRouter(c *config.Cluster, set *artifacts.Set, h config.Host) ([]resource.Resource, error) {
 	return plugin(set, h, "bin/kube-router", "kube-router "+set.Manifest.KubeRouter, kubeRouterUnit,
-		templates.PodNetworkPlugin{Name: h.Name, IP: h.ClusterAddress(), Kubeconfig: podNetworkKubeconfig, ServiceCIDR: c.ServiceCIDR.String()},
+		templates.PodNetworkPlugin{Name: h.Name, Kubeconfig: podNetworkKubeconfig, ServiceCIDR: c.ServiceCIDR.String()},
 		"timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/20244'",
 		// Its injected routes carry protocol 17 (it is what `ip route` shows for them).
 		templates.PodNetworkStop{Chains: "KUBE-ROUTER-[A-Z]+|KUBE-POD-FW-[A-Z0-9]+|KUBE-NWPLCY-[A-Z0-9]+",

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kforge/kforge/config"
 	"github.com/kforge/kforge/pki"
@@ -23,36 +22,6 @@ func fullSet(t *testing.T) *artifacts.Set {
 		"cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap", "bin/flanneld", "bin/kube-router")
 	set.Manifest.Flannel, set.Manifest.KubeRouter = "v0.28.11", "v2.1.0"
 	return set
-}
-
-// buildAll is every host's resources for c, with its PKI issued in store.
-func buildAll(t *testing.T, c *config.Cluster, store *pki.Store, set *artifacts.Set, cidrs map[string]string) map[string][]resource.Resource {
-	t.Helper()
-	changes, err := pki.Plan(pki.Catalog(c), store, c.PKI, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pki.Apply(store, pki.CFSSL{}, changes, c.PKI); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pki.EnsureEncryptionConfig(store, c.SecretsEncryption, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if changes, err = pki.Plan(pki.Catalog(c), store, c.PKI, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	assigned, err := AssignPodCIDRs(c, cidrs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for h, p := range assigned {
-		cidrs[h] = p.String()
-	}
-	out, err := Build(Input{Cluster: c, Store: store, PKIChanges: changes, Artifacts: set, PodCIDRs: assigned})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // digest is what a plan compares of a resource: its kind, name, content and settings.

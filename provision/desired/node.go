@@ -61,7 +61,7 @@ func node(c *config.Cluster, set *artifacts.Set, podCIDRs map[string]netip.Prefi
 			if r.Kind == resource.File && r.Name == "/etc/kubernetes/kube-proxy.conf" {
 				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, "unit:kube-proxy.service")
 			}
-			if u := pluginUnit(c.Network); u != "" && r.Kind == resource.File && r.Name == podNetworkKubeconfig {
+			if u := PluginUnit(c.Network); u != "" && r.Kind == resource.File && r.Name == podNetworkKubeconfig {
 				out[h.Name][i].Restarts = append(out[h.Name][i].Restarts, "unit:"+u)
 			}
 			if r.Kind == resource.File && (r.Name == "/etc/kubernetes/kubelet.conf" || strings.HasPrefix(r.Name, KubeletPKIDir+"/") || r.Name == PKIDir+"/ca.crt") {

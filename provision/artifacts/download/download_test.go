@@ -90,6 +90,20 @@ func checkClean(t *testing.T, cache string) {
 	})
 }
 
+// keptNothing: a refused fetch cached no file of digest refused (when given), wrote no lock file and no set,
+// and left the cache clean.
+func keptNothing(t *testing.T, req Request, refused string) {
+	t.Helper()
+	if refused != "" && exists(filepath.Join(req.CacheDir, "sha256", refused)) {
+		t.Error("the refused file is in the cache")
+	}
+	if exists(req.LockFile) {
+		t.Error("a failed fetch wrote the lock file")
+	}
+	noSet(t, req.CacheDir)
+	checkClean(t, req.CacheDir)
+}
+
 func noSet(t *testing.T, cache string) {
 	t.Helper()
 	sets, _ := os.ReadDir(filepath.Join(cache, "sets"))
@@ -216,14 +230,7 @@ func TestWrongPublishedChecksumIsRefused(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, s)
 		}
 	}
-	if exists(filepath.Join(req.CacheDir, "sha256", digest(tarball))) {
-		t.Error("the refused file is in the cache")
-	}
-	if exists(req.LockFile) {
-		t.Error("a failed fetch wrote the lock file")
-	}
-	noSet(t, req.CacheDir)
-	checkClean(t, req.CacheDir)
+	keptNothing(t, req, digest(tarball))
 }
 
 func TestPinMismatchIsRefused(t *testing.T) {
@@ -387,11 +394,7 @@ func TestInterruptedDownloadLeavesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "https://dl.k8s.io"+kubeletPath) {
 		t.Fatalf("got %v, want an error naming kubelet's URL", err)
 	}
-	checkClean(t, req.CacheDir)
-	noSet(t, req.CacheDir)
-	if exists(req.LockFile) {
-		t.Error("a failed fetch wrote the lock file")
-	}
+	keptNothing(t, req, "")
 
 	u.cut = ""
 	u.loadSet(t, fetch(t, req))
@@ -570,10 +573,7 @@ func TestPluginWithoutPinIsRefusedBeforeDownloading(t *testing.T) {
 		if n := u.requests.Load(); n != 0 {
 			t.Errorf("%s: %d requests before refusing", plugin, n)
 		}
-		if exists(req.LockFile) {
-			t.Error("a failed fetch wrote the lock file")
-		}
-		noSet(t, req.CacheDir)
+		keptNothing(t, req, "")
 	}
 }
 
@@ -673,14 +673,7 @@ func TestWrongPluginChecksumIsRefused(t *testing.T) {
 		if !strings.Contains(err.Error(), "https://github.com"+p) {
 			t.Errorf("error %q does not name the URL", err)
 		}
-		if exists(filepath.Join(req.CacheDir, "sha256", ce.Actual)) {
-			t.Error("the refused file is in the cache")
-		}
-		if exists(req.LockFile) {
-			t.Error("a failed fetch wrote the lock file")
-		}
-		noSet(t, req.CacheDir)
-		checkClean(t, req.CacheDir)
+		keptNothing(t, req, ce.Actual)
 	}
 }
 
